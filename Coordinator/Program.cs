@@ -1,0 +1,3 @@
+using MoeQuant.Coordinator.Cli;
+
+return await MoeQuantCli.Build().Parse(args).InvokeAsync();
