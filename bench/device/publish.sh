@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds a self-contained linux-x64 `moequant` for the GPU machine and packs it as .device-pub/moequant-linux-x64.tar.xz.
+# The libtorch CPU natives (~600 MB) are left out: on the GPU machine bench/device/run.sh puts the Python torch
+# install's CUDA-enabled libtorch on LD_LIBRARY_PATH instead. Carry `.device-pub` with the device tool.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+out=.device-pub
+pub="$out/moequant"
+rm -rf "$pub"
+mkdir -p "$out"
+dotnet publish Coordinator/Coordinator.csproj -c Release -r linux-x64 --self-contained -o "$pub" -p:DebugType=none -nologo -v quiet
+
+# Everything of libtorch-cpu-linux-x64; libLibTorchSharp.so (TorchSharp's own binding) stays.
+find "$pub" -maxdepth 1 \( -name 'libtorch*.so*' -o -name 'libc10*.so*' -o -name 'libgomp*.so*' -o -name 'libshm*.so*' \
+  -o -name 'libbackend_with_compiler.so' -o -name 'libjitbackend_test.so' -o -name 'libnnapi_backend.so' \
+  -o -name 'libaoti_custom_ops.so' \) -delete
+# SkiaSharp and other win/osx natives that TorchSharp pulls in are useless there.
+rm -rf "$pub"/runtimes/win* "$pub"/runtimes/osx*
+
+tar -C "$out" -cJf "$out/moequant-linux-x64.tar.xz" moequant
+ls -l "$out/moequant-linux-x64.tar.xz"
