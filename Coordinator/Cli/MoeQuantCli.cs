@@ -9,6 +9,7 @@ public static class MoeQuantCli
     {
         var root = new RootCommand("MoeQuant: GPTQ quantization of DeepSeek-V3-family Mixture-of-Experts checkpoints");
         root.Subcommands.Add(DoctorCommand.Create());
+        root.Subcommands.Add(Bench.BenchCommand.Create());
         return root;
     }
 }

@@ -1,0 +1,22 @@
+using System.CommandLine;
+
+namespace MoeQuant.Coordinator.Bench;
+
+/// <summary>`moequant bench ...`: device benchmarks run on the GPU machine, each measuring its baseline in the same run.</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var output = new Option<string>("--out") { Description = "JSON Lines file the results are appended to", DefaultValueFactory = _ => "bench-results.jsonl", Recursive = true };
+        var device = new Option<int>("--device") { Description = "CUDA device ordinal", DefaultValueFactory = _ => 0, Recursive = true };
+        var tokens = new Option<int>("--tokens") { Description = "Calibration tokens per Hessian", DefaultValueFactory = _ => 65536 };
+
+        var hessian = new Command("hessian", "Expert Hessian accumulation: bf16 tensor cores vs fp32 addmm") { tokens };
+        hessian.SetAction(parseResult => HessianBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device), parseResult.GetValue(tokens)));
+
+        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian };
+    }
+
+    private static BenchRecorder Recorder(ParseResult parseResult, Option<string> output) =>
+        new(parseResult.GetValue(output)!, parseResult.InvocationConfiguration.Output);
+}

@@ -1,0 +1,74 @@
+using MoeQuant.Kernels.Native;
+using TorchSharp;
+
+namespace MoeQuant.Kernels.Cuda;
+
+/// <summary>
+/// H += α·XᵀX with bf16 X and fp32 H on tensor cores (cublasGemmEx, fp32 compute): exact products of bf16 values with
+/// fp32 accumulation, about 14× the fp32 addmm MoE-Quant uses (PERFORMANCE.md).
+/// </summary>
+public static class CublasGram
+{
+    private const int OpN = 0;
+    private const int OpT = 1;
+    private const int CudaR32F = 0;
+    private const int CudaR16BF = 14;
+    private const int ComputeType32F = 68;
+    private const int GemmDefault = -1;
+
+    private static readonly Dictionary<int, IntPtr> Handles = [];
+
+    /// <summary>Adds α·XᵀX into <paramref name="hessian"/>.</summary>
+    /// <param name="activations">X: (tokens, columns) bf16, contiguous, on a CUDA device.</param>
+    /// <param name="hessian">H: (columns, columns) fp32, contiguous, same device; updated in place.</param>
+    /// <param name="alpha">Scale of the product (the spec's 2/n style factors).</param>
+    public static unsafe void Accumulate(torch.Tensor activations, torch.Tensor hessian, float alpha)
+    {
+        var device = activations.device.index;
+        var tokens = checked((int)activations.shape[0]);
+        var columns = checked((int)activations.shape[1]);
+        if (activations.dtype != torch.ScalarType.BFloat16 || hessian.dtype != torch.ScalarType.Float32
+            || hessian.shape[0] != columns || hessian.shape[1] != columns || hessian.device != activations.device)
+        {
+            throw new ArgumentException($"expected X (tokens, C) bf16 and H (C, C) fp32 on one device, got {activations.dtype}[{tokens},{columns}] and {hessian.dtype}[{string.Join(",", hessian.shape)}]");
+        }
+
+        if (tokens == 0)
+        {
+            return;
+        }
+
+        // Row-major X (T×C) is column-major Xᵀ (C×T, ld C); H = Xᵀ·(Xᵀ)ᵀ is symmetric, so its layout needs no care.
+        var beta = 1f;
+        var x = DevicePointer.Of(activations);
+        Check(NativeMethods.cublasGemmEx(
+            Handle(device), OpN, OpT, columns, columns, tokens, &alpha,
+            x, CudaR16BF, columns, x, CudaR16BF, columns,
+            &beta, DevicePointer.Of(hessian), CudaR32F, columns, ComputeType32F, GemmDefault), "cublasGemmEx");
+    }
+
+    private static IntPtr Handle(int device)
+    {
+        lock (Handles)
+        {
+            if (!Handles.TryGetValue(device, out var handle))
+            {
+                NativeLibraryResolver.EnsureRegistered();
+                CudaContext.MakeCurrent(device);
+                Check(NativeMethods.cublasCreate(out handle), "cublasCreate");
+                Check(NativeMethods.cublasSetStream(handle, IntPtr.Zero), "cublasSetStream"); // libtorch's default stream
+                Handles[device] = handle;
+            }
+
+            return handle;
+        }
+    }
+
+    private static void Check(int status, string call)
+    {
+        if (status != 0)
+        {
+            throw new CudaException(call, status, $"CUBLAS_STATUS {status}");
+        }
+    }
+}
