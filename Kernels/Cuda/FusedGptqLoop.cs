@@ -1,0 +1,75 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Kernels.Cuda;
+
+/// <summary>
+/// The GPTQ column loop on a CUDA device for a batch of same-shape matrices: per block of columns one fused kernel
+/// (Cuda/GptqBlock.cu) for the in-block work, then one batched matrix product for the lazy update of later columns.
+/// Inputs are prepared by the engine (permutation, damping, factorisation, static scales); this is only the hot loop.
+/// </summary>
+public static class FusedGptqLoop
+{
+    private const int ThreadsPerBlock = 128;
+
+    /// <summary>How the dequantized value is rounded inside the loop (the model dtype the weight is stored in).</summary>
+    public enum Rounding
+    {
+        None = 0,
+        BFloat16 = 1,
+        Float16 = 2,
+    }
+
+    /// <summary>Runs the loop in place.</summary>
+    /// <param name="wt">(E, C, R) fp32 contiguous: transposed weights in processing order; ends holding the dequantized weights.</param>
+    /// <param name="uhat">(E, C, C) or (1, C, C) fp32 contiguous: row-normalised upper Cholesky factor of H⁻¹ (unit diagonal); one shared factor when the first dimension is 1.</param>
+    /// <param name="scale">(E, G, R) fp32 contiguous: scale per group and row.</param>
+    /// <param name="zero">(E, G, R) fp32 contiguous: zero point per group and row.</param>
+    /// <param name="group">(E, C) int32 contiguous: the group of each processing-order column.</param>
+    /// <param name="bits">Code width, 2..8.</param>
+    /// <param name="blockSize">Columns per block, 1..128.</param>
+    /// <param name="halfUp">true: floor(x + 0.5) (MoE-Quant); false: round half to even.</param>
+    /// <param name="rounding">Model dtype rounding of dequantized values.</param>
+    /// <returns>(E, C, R) uint8 codes in processing order.</returns>
+    public static Tensor Run(Tensor wt, Tensor uhat, Tensor scale, Tensor zero, Tensor group, int bits, int blockSize, bool halfUp, Rounding rounding)
+    {
+        var (matrices, columns, rows) = ((int)wt.shape[0], (int)wt.shape[1], (int)wt.shape[2]);
+        var groups = (int)scale.shape[1];
+        if (blockSize is < 1 or > 128 || bits is < 2 or > 8)
+        {
+            throw new ArgumentOutOfRangeException(nameof(blockSize), $"block size {blockSize} (1..128) or bits {bits} (2..8) out of range");
+        }
+
+        var device = wt.device.index;
+        var kernel = CudaModuleCache.Get(device, "GptqBlock", "gptq_block");
+        var codes = empty(matrices, columns, rows, dtype: ScalarType.Byte, device: wt.device);
+        var error = empty(matrices, blockSize, rows, dtype: ScalarType.Float32, device: wt.device);
+        var uhatStride = uhat.shape[0] == 1 ? 0L : (long)columns * columns;
+        var grid = ((uint)((rows + ThreadsPerBlock - 1) / ThreadsPerBlock), (uint)matrices, 1u);
+
+        for (var start = 0; start < columns; start += blockSize)
+        {
+            var width = Math.Min(blockSize, columns - start);
+            var shared = sizeof(float) * (width * width + width * ThreadsPerBlock);
+            kernel.Launch(
+                grid, (ThreadsPerBlock, 1u, 1u), shared,
+                KernelArgument.Of(wt), KernelArgument.Of(codes), KernelArgument.Of(error), KernelArgument.Of(uhat),
+                KernelArgument.Of(scale), KernelArgument.Of(zero), KernelArgument.Of(group),
+                columns, rows, groups, start, width, (float)((1 << bits) - 1), halfUp ? 1 : 0, (int)rounding, uhatStride);
+
+            var end = start + width;
+            if (end < columns)
+            {
+                // 1) lazy update of every later column: Wt[end:] += Û[start:end, end:]ᵀ · D  (batched over matrices)
+                using var tail = wt.narrow(1, end, columns - end);
+                using var factor = uhat.narrow(1, start, width).narrow(2, end, columns - end).transpose(1, 2);
+                using var blockError = width == blockSize ? error.alias() : error.narrow(1, 0, width);
+                using var update = factor.expand(matrices, -1, -1).bmm(blockError);
+                tail.add_(update);
+            }
+        }
+
+        error.Dispose();
+        return codes;
+    }
+}
