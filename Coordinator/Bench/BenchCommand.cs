@@ -14,7 +14,11 @@ public static class BenchCommand
         var hessian = new Command("hessian", "Expert Hessian accumulation: bf16 tensor cores vs fp32 addmm") { tokens };
         hessian.SetAction(parseResult => HessianBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device), parseResult.GetValue(tokens)));
 
-        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian };
+        var batch = new Option<int>("--batch") { Description = "Matrices per batched launch", DefaultValueFactory = _ => 32 };
+        var gptq = new Command("gptq-loop", "Fused GPTQ column loop vs a column-by-column torch loop") { batch };
+        gptq.SetAction(parseResult => GptqLoopBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device), 8192, parseResult.GetValue(batch)));
+
+        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq };
     }
 
     private static BenchRecorder Recorder(ParseResult parseResult, Option<string> output) =>

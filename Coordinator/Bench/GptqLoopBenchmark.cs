@@ -1,0 +1,144 @@
+using MoeQuant.Kernels.Cuda;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Coordinator.Bench;
+
+/// <summary>
+/// The fused CUDA GPTQ loop at DeepSeek-V3 expert shapes beside a column-by-column torch loop with the same numerics
+/// (MoE-Quant's structure: one quantize kernel and one rank-1 update per column, a GEMM per block), same inputs, same run:
+/// time per matrix for a single matrix and a batch, code agreement and proxy losses.
+/// </summary>
+internal static class GptqLoopBenchmark
+{
+    private const int GroupSize = 128;
+    private const int Bits = 4;
+
+    public static void Run(BenchRecorder recorder, int device, int tokens, int batch)
+    {
+        var cuda = new Device(DeviceType.CUDA, device);
+        backends.cuda.matmul.allow_tf32 = false;
+        foreach (var (rows, columns) in new[] { (2048, 7168), (7168, 2048) })
+        {
+            using var scope = NewDisposeScope();
+            manual_seed(1234);
+            var problem = Problem(cuda, rows, columns, tokens);
+            var factorMs = DeviceTimer.MedianMilliseconds(cuda, () => UpperFactor(problem.Hessian), warmup: 1, repetitions: 3);
+            var uhat = UpperFactor(problem.Hessian).unsqueeze(0);
+
+            Tensor fusedCodes = null!;
+            var wt = problem.Weight.t().contiguous().unsqueeze(0);
+            var fusedMs = DeviceTimer.MedianMilliseconds(cuda, () =>
+            {
+                var work = wt.clone();
+                fusedCodes = FusedGptqLoop.Run(work, uhat, problem.Scale, problem.Zero, problem.Group, Bits, 128, halfUp: true, FusedGptqLoop.Rounding.BFloat16);
+            });
+
+            var batchWt = wt.expand(batch, -1, -1).contiguous();
+            var batchScale = problem.Scale.expand(batch, -1, -1).contiguous();
+            var batchZero = problem.Zero.expand(batch, -1, -1).contiguous();
+            var batchGroup = problem.Group.expand(batch, -1).contiguous();
+            var batchMs = DeviceTimer.MedianMilliseconds(cuda, () =>
+                FusedGptqLoop.Run(batchWt.clone(), uhat, batchScale, batchZero, batchGroup, Bits, 128, halfUp: true, FusedGptqLoop.Rounding.BFloat16),
+                warmup: 1, repetitions: 3);
+
+            Tensor referenceCodes = null!;
+            var referenceMs = DeviceTimer.MedianMilliseconds(cuda, () => referenceCodes = ColumnLoop(wt[0].clone(), uhat[0], problem), warmup: 1, repetitions: 3);
+
+            var differing = fusedCodes[0].to_type(ScalarType.Int32).sub(referenceCodes.to_type(ScalarType.Int32)).abs();
+            recorder.Record(
+                "gptq-loop",
+                new { rows, columns, tokens, bits = Bits, groupSize = GroupSize, order = "default", scale = "absmax, static", batch, baseline = "torch column loop (MoE-Quant structure, no CUDA graph)" },
+                new
+                {
+                    fusedMsPerMatrix = fusedMs,
+                    fusedBatchMsPerMatrix = batchMs / batch,
+                    referenceMs,
+                    speedupSingle = referenceMs / fusedMs,
+                    upperFactorMs = factorMs,
+                    codesDifferingFraction = differing.gt(0).to_type(ScalarType.Float64).mean().item<double>(),
+                    maxCodeDifference = differing.max().item<int>(),
+                    proxyLossFused = ProxyLoss(problem, fusedCodes[0]),
+                    proxyLossReference = ProxyLoss(problem, referenceCodes),
+                });
+        }
+    }
+
+    private sealed record GptqProblem(Tensor Weight, Tensor Hessian, Tensor Scale, Tensor Zero, Tensor Group);
+
+    // Correlated activations (a random mixing of Gaussian features) make GPTQ's error feedback matter.
+    private static GptqProblem Problem(Device cuda, int rows, int columns, int tokens)
+    {
+        var weight = randn(rows, columns, device: cuda).to_type(ScalarType.BFloat16).to_type(ScalarType.Float32);
+        var mixing = randn(columns, columns, device: cuda) / Math.Sqrt(columns) + eye(columns, device: cuda);
+        var x = randn(tokens, columns, device: cuda).matmul(mixing).to_type(ScalarType.BFloat16);
+        var hessian = zeros(columns, columns, device: cuda);
+        CublasGram.Accumulate(x, hessian, 2f / tokens);
+        hessian.diagonal().add_(0.1 * hessian.diagonal().mean());
+
+        // Static symmetric absmax scales per (row, group), rounded to bf16; zero point (maxq + 1) / 2.
+        var maxq = (1 << Bits) - 1;
+        var groups = columns / GroupSize;
+        var absmax = weight.view(rows, groups, GroupSize).abs().amax([2]);
+        var scale = (absmax * (2.0 / maxq) + 1e-12).to_type(ScalarType.BFloat16).to_type(ScalarType.Float32);
+        var zero = full_like(scale, (maxq + 1) / 2.0);
+        var group = arange(columns, dtype: ScalarType.Int32, device: cuda).div(GroupSize, rounding_mode: RoundingMode.floor).to_type(ScalarType.Int32);
+        return new GptqProblem(weight, hessian, scale.t().contiguous().unsqueeze(0), zero.t().contiguous().unsqueeze(0), group.unsqueeze(0));
+    }
+
+    // Upper Cholesky factor of H⁻¹ as J·inv(chol(J H J))·J (PERFORMANCE.md), row-normalised to a unit diagonal.
+    private static Tensor UpperFactor(Tensor hessian)
+    {
+        var reversed = hessian.flip(0, 1);
+        var lower = linalg.cholesky(reversed);
+        var inverse = linalg.solve_triangular(lower, eye(hessian.shape[0], device: hessian.device), upper: false);
+        var upper = inverse.flip(0, 1); // (J L J)⁻¹ = J L⁻¹ J is upper triangular and Uᵀ U = H⁻¹
+        return upper / upper.diagonal().unsqueeze(1);
+    }
+
+    private static Tensor ColumnLoop(Tensor wt, Tensor uhat, GptqProblem p)
+    {
+        var columns = (int)wt.shape[0];
+        var codes = empty_like(wt, dtype: ScalarType.Byte);
+        const float maxq = (1 << Bits) - 1;
+        for (var start = 0; start < columns; start += 128)
+        {
+            var end = Math.Min(columns, start + 128);
+            var error = empty(end - start, wt.shape[1], device: wt.device);
+            for (var j = start; j < end; j++)
+            {
+                using var inner = NewDisposeScope();
+                var s = p.Scale[0, j / GroupSize];
+                var z = p.Zero[0, j / GroupSize];
+                var x = wt[j];
+                var q = (x / s + z + 0.5).floor().clamp(0, maxq);
+                var y = ((q - z) * s).to_type(ScalarType.BFloat16).to_type(ScalarType.Float32);
+                var d = y - x;
+                codes[j] = q.to_type(ScalarType.Byte);
+                wt[j] = y;
+                error[j - start] = d;
+                if (j + 1 < end)
+                {
+                    wt[TensorIndex.Slice(j + 1, end)].add_(uhat[j, TensorIndex.Slice(j + 1, end)].unsqueeze(1) * d.unsqueeze(0));
+                }
+            }
+
+            if (end < columns)
+            {
+                wt[TensorIndex.Slice(end)].addmm_(uhat[TensorIndex.Slice(start, end), TensorIndex.Slice(end)].t(), error);
+            }
+        }
+
+        return codes;
+    }
+
+    // tr((W−Q) H (W−Q)ᵀ) / tr(W H Wᵀ), with Q dequantized from the codes.
+    private static double ProxyLoss(GptqProblem p, Tensor codes)
+    {
+        using var scope = NewDisposeScope();
+        var groupOf = p.Group[0].to_type(ScalarType.Int64);
+        var dequantized = (codes.to_type(ScalarType.Float32) - p.Zero[0].index_select(0, groupOf)) * p.Scale[0].index_select(0, groupOf);
+        var delta = p.Weight - dequantized.t();
+        return (delta.matmul(p.Hessian) * delta).sum().item<float>() / (p.Weight.matmul(p.Hessian) * p.Weight).sum().item<float>();
+    }
+}
