@@ -28,7 +28,8 @@ public static class CublasGram
         var tokens = checked((int)activations.shape[0]);
         var columns = checked((int)activations.shape[1]);
         if (activations.dtype != torch.ScalarType.BFloat16 || hessian.dtype != torch.ScalarType.Float32
-            || hessian.shape[0] != columns || hessian.shape[1] != columns || hessian.device != activations.device)
+            || hessian.shape[0] != columns || hessian.shape[1] != columns
+            || hessian.device_type != activations.device_type || hessian.device_index != activations.device_index)
         {
             throw new ArgumentException($"expected X (tokens, C) bf16 and H (C, C) fp32 on one device, got {activations.dtype}[{tokens},{columns}] and {hessian.dtype}[{string.Join(",", hessian.shape)}]");
         }

@@ -21,7 +21,8 @@ public static class NvrtcCompiler
     {
         NativeLibraryResolver.EnsureRegistered();
         Check(NativeMethods.nvrtcCreateProgram(out var program, source, name, 0, IntPtr.Zero, IntPtr.Zero), "nvrtcCreateProgram");
-        var options = new List<string> { $"--gpu-architecture={architecture}", "--std=c++17", "--use_fast_math=false", "-lineinfo" };
+        // No fast math: the kernels must round exactly like the CPU engine (IEEE division, no flush to zero).
+        var options = new List<string> { $"--gpu-architecture={architecture}", "--std=c++17", "-lineinfo" };
         options.AddRange(extraOptions);
         var pointers = options.Select(Marshal.StringToCoTaskMemUTF8).ToArray();
         try
