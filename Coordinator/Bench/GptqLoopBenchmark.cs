@@ -93,7 +93,7 @@ internal static class GptqLoopBenchmark
         var lower = linalg.cholesky(reversed);
         var inverse = linalg.solve_triangular(lower, eye(hessian.shape[0], device: hessian.device), upper: false);
         var upper = inverse.flip(0, 1); // (J L J)⁻¹ = J L⁻¹ J is upper triangular and Uᵀ U = H⁻¹
-        return upper / upper.diagonal().unsqueeze(1);
+        return (upper / upper.diagonal().unsqueeze(1)).contiguous(); // the triangular solve's result is column-major
     }
 
     private static Tensor ColumnLoop(Tensor wt, Tensor uhat, GptqProblem p)

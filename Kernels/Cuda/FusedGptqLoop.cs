@@ -40,6 +40,14 @@ public static class FusedGptqLoop
             throw new ArgumentOutOfRangeException(nameof(blockSize), $"block size {blockSize} (1..128) or bits {bits} (2..8) out of range");
         }
 
+        foreach (var (name, tensor) in new[] { ("wt", wt), ("uhat", uhat), ("scale", scale), ("zero", zero), ("group", group) })
+        {
+            if (!tensor.is_contiguous())
+            {
+                throw new ArgumentException($"{name} must be contiguous (linear algebra results are often column-major: call contiguous())", name);
+            }
+        }
+
         var device = wt.device.index;
         var kernel = CudaModuleCache.Get(device, "GptqBlock", "gptq_block");
         var codes = empty(matrices, columns, rows, dtype: ScalarType.Byte, device: wt.device);
