@@ -103,7 +103,7 @@ public sealed record CheckpointSummary(
 
         var mainMoeLayers = Enumerable.Range(0, config.NumHiddenLayers).Count(config.IsMoeLayer);
         return new CheckpointSummary(
-            Architecture: config.Architectures.IsEmpty ? DeepseekV3Config.ArchitectureName : config.Architectures[0],
+            Architecture: DeepseekV3Config.ArchitectureName, // parsing rejects every other architecture
             ModelType: config.ModelType,
             HiddenSize: config.HiddenSize,
             VocabSize: config.VocabSize,

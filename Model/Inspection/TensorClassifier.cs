@@ -15,7 +15,7 @@ internal static class TensorClassifier
     /// <summary>Places <paramref name="name"/>; <paramref name="config"/> tells dense, MoE and MTP layers apart.</summary>
     public static TensorPlace Classify(string name, DeepseekV3Config config)
     {
-        var isScale = name.EndsWith(".weight_scale_inv", StringComparison.Ordinal);
+        var isScale = name.EndsWith(".weight" + ExpectedTensor.ScaleSuffix, StringComparison.Ordinal);
         if (name.StartsWith(LayersPrefix, StringComparison.Ordinal))
         {
             var rest = name.AsSpan(LayersPrefix.Length);
