@@ -1,3 +1,3 @@
 using MoeQuant.Coordinator.Cli;
 
-return await MoeQuantCli.Build().Parse(args).InvokeAsync();
+return await MoeQuantCli.Build(new PendingSafetensorsReader()).Parse(args).InvokeAsync();

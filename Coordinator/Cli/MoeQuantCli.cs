@@ -1,15 +1,21 @@
 using System.CommandLine;
+using MoeQuant.Model.Inspection;
 
 namespace MoeQuant.Coordinator.Cli;
 
 /// <summary>The root command: each subcommand parses its flags and hands them to the code that does the work.</summary>
 public static class MoeQuantCli
 {
-    public static RootCommand Build()
+    /// <param name="headerReader">Lists a checkpoint's tensors for <c>inspect</c>: the safetensors reader, or synthetic headers in tests.</param>
+    public static RootCommand Build(ITensorHeaderReader headerReader)
     {
-        var root = new RootCommand("MoeQuant: GPTQ quantization of DeepSeek-V3-family Mixture-of-Experts checkpoints");
-        root.Subcommands.Add(DoctorCommand.Create());
-        root.Subcommands.Add(Bench.BenchCommand.Create());
+        var root = new RootCommand("MoeQuant: GPTQ quantization of DeepSeek-V3-family Mixture-of-Experts checkpoints")
+        {
+            InspectCommand.Create(headerReader),
+            DoctorCommand.Create(),
+            Bench.BenchCommand.Create(),
+        };
+        UserErrorAction.Apply(root);
         return root;
     }
 }

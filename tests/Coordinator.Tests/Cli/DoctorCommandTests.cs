@@ -7,7 +7,7 @@ public class DoctorCommandTests
     [Fact]
     public async Task Should_report_versions_and_no_gpu_as_json_when_run_on_a_cpu_machine()
     {
-        var (exitCode, output, _) = await CliRunner.RunAsync("doctor", "--json");
+        var (exitCode, output, _) = await CliRun.InvokeAsync(new FakeHeaderReader([]), "doctor", "--json");
 
         Assert.Equal(0, exitCode);
         var report = JsonDocument.Parse(output).RootElement;
@@ -29,7 +29,7 @@ public class DoctorCommandTests
     [Fact]
     public async Task Should_say_plainly_that_there_is_no_gpu_when_printing_the_table()
     {
-        var (exitCode, output, _) = await CliRunner.RunAsync("doctor");
+        var (exitCode, output, _) = await CliRun.InvokeAsync(new FakeHeaderReader([]), "doctor");
 
         Assert.Equal(0, exitCode);
         Assert.Contains("TorchSharp", output, StringComparison.Ordinal);
