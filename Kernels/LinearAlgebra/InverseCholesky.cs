@@ -57,11 +57,11 @@ public static class InverseCholesky
         // 1) L11 and its inverse X11
         var (l11, x11) = FactorAndInvert(a11, failures);
         // 2) L21 = A21·L11⁻ᵀ
-        var l21 = a21.bmm(x11.transpose(1, 2));
+        var l21 = Fp32Bmm.Multiply(a21, x11.transpose(1, 2));
         // 3) L22 from the Schur complement A22 − L21·L21ᵀ
-        var (l22, x22) = FactorAndInvert(a22 - l21.bmm(l21.transpose(1, 2)), failures);
+        var (l22, x22) = FactorAndInvert(a22 - Fp32Bmm.Multiply(l21, l21.transpose(1, 2)), failures);
         // 4) X21 = −X22·L21·X11, the lower-left block of L⁻¹
-        var x21 = x22.bmm(l21).bmm(x11).neg_();
+        var x21 = Fp32Bmm.Multiply(Fp32Bmm.Multiply(x22, l21), x11).neg_();
 
         var zeros = torch.zeros_like(a21.transpose(1, 2));
         var lower = cat([cat([l11, zeros], 2), cat([l21, l22], 2)], 1);
