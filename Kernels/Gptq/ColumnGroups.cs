@@ -36,17 +36,21 @@ internal sealed class ColumnGroups
     /// <summary>Whether group g covers original columns [g·Size, (g+1)·Size).</summary>
     public bool Contiguous => !_fitInLoop;
 
-    /// <summary>
-    /// Static groups: scales fitted now on the contiguous groups of <paramref name="weight"/> (rows, columns) float32,
-    /// natural order; position j uses the group of column <c>order[j]</c>.
-    /// </summary>
-    public static ColumnGroups Static(Tensor weight, int size, long[]? order, QuantizerSpec spec)
+    /// <summary>Static groups, natural order: scales fitted now on the contiguous groups of <paramref name="weight"/> (rows, columns) float32.</summary>
+    public static ColumnGroups Static(Tensor weight, int size, QuantizerSpec spec)
     {
         var rows = weight.shape[0];
         var columns = (int)weight.shape[1];
         var (scale, zero) = GroupQuantizer.Fit(weight.view(rows, columns / size, size), spec);
-        var groupAt = Enumerable.Range(0, columns).Select(j => (int)((order?[j] ?? j) / size)).ToArray();
+        var groupAt = Enumerable.Range(0, columns).Select(j => j / size).ToArray();
         return new ColumnGroups(scale.t().contiguous(), zero.t().contiguous(), size, groupAt, fitInLoop: false, spec);
+    }
+
+    /// <summary>The same static scales, visited in <paramref name="order"/>: position j uses the group of column <c>order[j]</c>.</summary>
+    public ColumnGroups InOrder(long[]? order)
+    {
+        var groupAt = Enumerable.Range(0, _groupAtPosition.Length).Select(j => (int)((order?[j] ?? j) / Size)).ToArray();
+        return new ColumnGroups(Scale, Zero, Size, groupAt, _fitInLoop, _spec);
     }
 
     /// <summary>Dynamic groups: group g is positions [g·Size, (g+1)·Size), fitted when the loop reaches its first column.</summary>

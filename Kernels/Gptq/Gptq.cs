@@ -54,7 +54,7 @@ public static class Gptq
         //    weights are set to 0, as MoE-Quant and the paper do.
         var h = hessian.Matrix.clone();
         var dead = h.diagonal().eq(0);
-        var deadColumns = hessian.Tokens > 0 ? dead.nonzero().flatten() : empty(0, ScalarType.Int64, h.device);
+        var deadColumns = useGptq ? dead.nonzero().flatten() : empty(0, ScalarType.Int64, h.device);
         if (deadColumns.numel() > 0)
         {
             h.diagonal().masked_fill_(dead, 1);
@@ -121,7 +121,7 @@ public static class Gptq
 
         // 1) static scales on the contiguous groups of the original weight: used by the static-groups loop and by
         //    round-to-nearest (the fallback, and the baseline of every report).
-        var natural = ColumnGroups.Static(w, groupSize, order: null, spec);
+        var natural = ColumnGroups.Static(w, groupSize, spec);
         var naturalGroupOf = natural.GroupOfColumn(order: null, w.device);
         var rtnCodes = natural.RoundToNearest(w, naturalGroupOf);
         var rtnValues = natural.Dequantize(rtnCodes, naturalGroupOf);
@@ -131,7 +131,7 @@ public static class Gptq
         {
             // 2) the loop runs on Wᵀ in processing order, so each GPTQ column is a contiguous row.
             groups = c.Options.StaticGroups
-                ? ColumnGroups.Static(w, groupSize, c.OrderOnHost, spec)
+                ? natural.InOrder(c.OrderOnHost)
                 : ColumnGroups.Dynamic(rows, columns, groupSize, spec, w.device);
             var working = (c.Order is null ? w.t() : w.t().index_select(0, c.Order)).contiguous();
             var block = groups.AlignBlock(c.Options.BlockSize, columns);

@@ -14,8 +14,9 @@ public static class GroupQuantizer
     private const double MseSmallestShrink = 0.2;
     private const double MseNorm = 2.4;
 
-    // Bounds the (candidates × values) tile of the MSE search: 32 Mi elements keep each temporary under 256 MB.
-    private const long MseTileElements = 1L << 25;
+    // Bounds the (candidates × values) tile of the MSE search at 2 Mi elements: on a CPU larger temporaries fall out of
+    // cache (measured 2× slower at 32 Mi), and on a GPU a weight of that size already fills the device per candidate.
+    private const long MseTileElements = 1L << 21;
 
     /// <summary>Fits one scale and zero point per (row, group).</summary>
     /// <param name="values">(rows, groups, groupSize) float32: the values of each group.</param>
@@ -118,10 +119,11 @@ public static class GroupQuantizer
             using var tile = NewDisposeScope();
             var count = Math.Min(perTile, MseCandidates - start);
             var candidate = RoundScale(scale.unsqueeze(0) * shrink.narrow(0, start, count).view(-1, 1, 1), spec).unsqueeze(-1);
-            // 2) loss Σ|dequant − x|^2.4 per (candidate, row, group). The error is exact in fp32; the power and the
-            //    sum run in fp64 so that near-ties are decided the same way on every device and by the fp64 reference.
+            // 2) loss Σ|dequant − x|^2.4 per (candidate, row, group). The error is exact in fp32; |e|^2.4 is
+            //    exp(2.4·ln|e|) as in MoE-Quant's kernel (ln 0 = −∞ gives 0), which libtorch vectorizes and pow does
+            //    not; the sum runs in fp64 so that its order (which differs by device) cannot decide ties.
             var error = (Quantize(x, candidate, z, spec) - z).mul_(candidate).sub_(x).abs_();
-            var loss = error.to_type(ScalarType.Float64).pow_(MseNorm).sum(-1);
+            var loss = error.log_().mul_(MseNorm).exp_().sum(-1, type: ScalarType.Float64);
             var (tileLoss, tileIndex) = loss.min(0);
             tileIndex.add_(start);
             // 3) keep the first minimum over all tiles: a later tile wins only when strictly better.

@@ -5,15 +5,20 @@ using BenchmarkDotNet.Exporters;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Loggers;
 using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 
 namespace MoeQuant.Benchmarks.Gptq;
 
-/// <summary>ShortRun (3 warm-ups, 3 iterations, one launch): the CPU GPTQ call takes seconds, and the trend is what matters.</summary>
+/// <summary>
+/// ShortRun (3 warm-ups, 3 iterations, one launch): the CPU GPTQ call takes seconds, and the trend is what matters.
+/// In process: the generated child project cannot be found for an assembly named MoeQuant.Benchmarks built from
+/// Benchmarks.csproj, and the in-process run also uses this output folder's patched libtorch.
+/// </summary>
 public sealed class GptqBenchmarkConfig : ManualConfig
 {
     public GptqBenchmarkConfig()
     {
-        AddJob(Job.ShortRun);
+        AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance));
         AddExporter(new JsonLinesExporter("gptq-cpu.jsonl"));
     }
 }
