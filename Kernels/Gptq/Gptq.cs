@@ -87,7 +87,18 @@ public static class Gptq
         }
 
         var context = new Context(options, options.ToQuantizerSpec(), hessian, deadColumns, order, orderOnHost, factor, relDamp, issues);
-        return weights.Select(w => QuantizeOne(w, context, useGptq)).ToList();
+        var results = new List<QuantResult>(weights.Count);
+        try
+        {
+            results.AddRange(weights.Select(w => QuantizeOne(w, context, useGptq)));
+            return results;
+        }
+        catch
+        {
+            // Results own detached tensors: free those already made when a later weight fails (e.g. out of memory).
+            results.ForEach(r => r.Dispose());
+            throw;
+        }
     }
 
     private static (bool UseGptq, GptqIssues Issues) Classify(string unit, long tokens, long minTokens, FewTokensPolicy policy)
