@@ -74,7 +74,7 @@ public static class Gptq
         {
             var permuted = order is null ? h : h.index_select(0, order).index_select(1, order);
             (factor, relDamp) = HessianFactorization.Factorize(permuted, options.RelDamp, options.DampingRetries);
-            issues |= Math.Abs(relDamp - options.RelDamp) > 0 ? GptqIssues.DampingRaised : GptqIssues.None;
+            issues |= relDamp > options.RelDamp ? GptqIssues.DampingRaised : GptqIssues.None;
             if (factor is null)
             {
                 if (options.NonInvertible == NonInvertiblePolicy.Fail)
