@@ -8,6 +8,7 @@ public static class MoeQuantCli
     public static RootCommand Build()
     {
         var root = new RootCommand("MoeQuant: GPTQ quantization of DeepSeek-V3-family Mixture-of-Experts checkpoints");
+        root.Subcommands.Add(TokenizeCommand.Create());
         return root;
     }
 }
