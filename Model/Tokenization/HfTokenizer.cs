@@ -23,9 +23,8 @@ public sealed class HfTokenizer
     private readonly string? _chatTemplateText;
     private readonly string _configPath;
 
-    private HfTokenizer(string directory, TokenizerJson json, TokenizerConfigJson config, string configPath)
+    private HfTokenizer(TokenizerJson json, TokenizerConfigJson config, string configPath)
     {
-        Directory = directory;
         _configPath = configPath;
         _bpe = BpeTokenizer.Create(new BpeOptions(json.Vocabulary)
         {
@@ -65,9 +64,6 @@ public sealed class HfTokenizer
         _chatTemplateText = config.ChatTemplate;
     }
 
-    /// <summary>The folder the tokenizer was loaded from.</summary>
-    public string Directory { get; }
-
     /// <summary>One more than the largest id of the vocabulary and the added tokens.</summary>
     public int VocabularySize { get; }
 
@@ -106,7 +102,7 @@ public sealed class HfTokenizer
         var config = File.Exists(configPath)
             ? TokenizerConfigJson.Load(configPath)
             : new TokenizerConfigJson(null, null, false, false, null);
-        return new HfTokenizer(directory, TokenizerJson.Load(tokenizerPath), config, configPath);
+        return new HfTokenizer(TokenizerJson.Load(tokenizerPath), config, configPath);
     }
 
     /// <summary>
