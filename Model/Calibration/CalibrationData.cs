@@ -48,7 +48,7 @@ public static class CalibrationData
         var builder = new SampleBuilder(kind, tokenizer, options.MaxSequenceLength);
         var rows = kind == RowKind.Text
             ? StreamShuffledAsync(dataset.Files, (ulong)options.Seed, cancellation)
-            : PermutedAsync(dataset.Files, counts, (ulong)options.Seed, cancellation);
+            : PermutedAsync(dataset.Files, counts, (ulong)options.Seed, options.NumCalibrationSamples, cancellation);
         var samples = new List<int[]>();
         var tooShort = 0;
         await foreach (var row in rows)
@@ -104,8 +104,11 @@ public static class CalibrationData
         throw new UserInputException($"{file}: has no rows");
     }
 
-    /// <summary>Rows in the order of <c>Dataset.shuffle(seed)</c> over all files, read in batches of the still-missing count.</summary>
-    private static async IAsyncEnumerable<Row> PermutedAsync(IReadOnlyList<string> files, long[] counts, ulong seed,
+    /// <summary>
+    /// Rows in the order of <c>Dataset.shuffle(seed)</c> over all files. The first batch is the requested count, so without
+    /// skipped rows each file is read once; later batches double, so skips cost few extra passes.
+    /// </summary>
+    private static async IAsyncEnumerable<Row> PermutedAsync(IReadOnlyList<string> files, long[] counts, ulong seed, int firstBatch,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation)
     {
         var total = counts.Sum();
@@ -118,10 +121,10 @@ public static class CalibrationData
             starts[i] = starts[i - 1] + counts[i - 1];
         }
 
-        // The consumer stops when it has enough; batches grow so that skipped rows cost few extra passes.
-        for (int next = 0, batch = 16; next < permutation.Length; next += batch, batch *= 2)
+        var batch = Math.Min(firstBatch, permutation.Length);
+        for (var next = 0; next < permutation.Length; next += batch, batch = (int)Math.Min(2L * batch, permutation.Length - next))
         {
-            var indices = permutation.AsSpan(next, Math.Min(batch, permutation.Length - next)).ToArray();
+            var indices = permutation.AsSpan(next, batch).ToArray();
             var rows = new Dictionary<long, Row>();
             for (var f = 0; f < files.Count; f++)
             {

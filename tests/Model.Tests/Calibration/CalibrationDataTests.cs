@@ -76,6 +76,18 @@ public sealed class CalibrationDataTests : IDisposable
     }
 
     [Fact]
+    public async Task Should_draw_further_rows_in_shuffle_order_to_replace_skipped_ones()
+    {
+        // Even rows have one token; numpy's permutation(10) with seed 0 is 4 6 2 7 3 5 9 0 8 1, so its first odd rows are 7 3 5 9.
+        var path = _data.Write("ids.jsonl", string.Join("\n", Enumerable.Range(0, 10).Select(i => i % 2 == 0 ? $"[{i}]" : $"[{i}, {i}]")));
+
+        var set = await CalibrationData.PrepareAsync(new CalibrationOptions(path, 4), tokenizer: null);
+
+        Assert.Equal([7, 3, 5, 9], set.Samples.Select(s => s[0]));
+        Assert.Equal(3, set.SkippedTooShort);
+    }
+
+    [Fact]
     public async Task Should_sample_reproducibly_by_seed()
     {
         var path = _data.Write("ids.jsonl", string.Join("\n", Enumerable.Range(0, 50).Select(i => $"[{i}, {i}]")));
