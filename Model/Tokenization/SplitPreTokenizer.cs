@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using Microsoft.ML.Tokenizers;
 
 namespace MoeQuant.Model.Tokenization;
 
@@ -15,7 +14,7 @@ namespace MoeQuant.Model.Tokenization;
 /// general category, and the offsets are mapped back. The stand-ins avoid every literal in the supported patterns
 /// (ASCII, CR/LF and the CJK/kana ranges), so only the category classes can see them.
 /// </remarks>
-internal sealed class SplitPreTokenizer : PreTokenizer
+internal sealed class SplitPreTokenizer
 {
     private static readonly char[] StandIns = BuildStandIns();
     private readonly Regex[] _patterns;
@@ -25,9 +24,8 @@ internal sealed class SplitPreTokenizer : PreTokenizer
         _patterns = [.. patterns.Select(p => new Regex(p, RegexOptions.Compiled | RegexOptions.CultureInvariant))];
     }
 
-    public override IEnumerable<(int Offset, int Length)> PreTokenize(string text) => PreTokenize(text.AsSpan());
-
-    public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text)
+    /// <summary>The pieces of <paramref name="text"/> as (offset, length) in it, in order, covering all of it.</summary>
+    public List<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text)
     {
         if (text.IsEmpty)
         {

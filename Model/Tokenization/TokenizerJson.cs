@@ -9,7 +9,7 @@ namespace MoeQuant.Model.Tokenization;
 /// </summary>
 internal sealed record TokenizerJson(
     IReadOnlyDictionary<string, int> Vocabulary,
-    IReadOnlyList<string> Merges,
+    IReadOnlyList<(string Left, string Right)> Merges,
     IReadOnlyList<string> SplitPatterns,
     IReadOnlyList<AddedToken> AddedTokens)
 {
@@ -45,10 +45,17 @@ internal sealed record TokenizerJson(
             vocabulary[entry.Name] = entry.Value.GetInt32();
         }
 
+        // Older files write a merge as "left right", newer ones as ["left", "right"].
         var merges = JsonFiles.Required(model, "merges", path).EnumerateArray().Select(m => m.ValueKind == JsonValueKind.Array
-            ? $"{m[0].GetString()} {m[1].GetString()}"
-            : m.GetString() ?? throw Fail(path, "model.merges", "a merge is null")).ToList();
+            ? (m[0].GetString()!, m[1].GetString()!)
+            : SplitMerge(m.GetString(), path)).ToList();
         return new TokenizerJson(vocabulary, merges, ReadSplitPatterns(root, path), ReadAddedTokens(root, path));
+    }
+
+    private static (string, string) SplitMerge(string? merge, string path)
+    {
+        var space = merge?.IndexOf(' ', StringComparison.Ordinal) ?? -1;
+        return space > 0 ? (merge![..space], merge[(space + 1)..]) : throw Fail(path, "model.merges", $"merge '{merge}' is not 'left right'");
     }
 
     private static void ReadModelOptions(JsonElement model, string path)

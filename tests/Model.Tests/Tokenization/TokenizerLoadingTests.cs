@@ -43,7 +43,8 @@ public sealed class TokenizerLoadingTests : IDisposable
     {
         File.WriteAllText(Path.Combine(_dir, "tokenizer.json"), SmallTokenizer().ToJsonString());
         var tokenizer = HfTokenizer.Load(_dir);
-        Assert.Equal([2, 3], tokenizer.Encode("ab b"));
+        Assert.Equal([256, 257, 97], tokenizer.Encode("ab ba"));
+        Assert.Equal("ab ba", tokenizer.Decode([256, 257, 97]));
         Assert.False(tokenizer.AddBosToken);
         Assert.Contains("no chat_template", Assert.Throws<UserInputException>(tokenizer.GetChatTemplate).Message, StringComparison.Ordinal);
     }
@@ -61,19 +62,44 @@ public sealed class TokenizerLoadingTests : IDisposable
         Assert.Contains("none is called 'default'", e.Message, StringComparison.Ordinal);
     }
 
-    /// <summary>A byte-level BPE over "a", "b", "Ġ" with merges "a b" and "Ġ b", and the DeepSeek pre-tokenizer shape.</summary>
-    private static JsonObject SmallTokenizer() => JsonNode.Parse("""
+    [Fact]
+    public void Should_refuse_a_vocabulary_without_every_byte_token()
+    {
+        var json = SmallTokenizer();
+        json["model"]!["vocab"]!.AsObject().Remove("Ġ");
+        File.WriteAllText(Path.Combine(_dir, "tokenizer.json"), json.ToJsonString());
+        var e = Assert.Throws<UserInputException>(() => HfTokenizer.Load(_dir));
+        Assert.Contains("model.vocab lacks the byte-level token 'Ġ' for byte 0x20", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A byte-level BPE with the 256 byte tokens (ids 0–255 in byte order, so "a" is 97 and "Ġ" 32), "ab" = 256 and
+    /// "Ġb" = 257 from merges "a b" and ["Ġ", "b"], and the DeepSeek pre-tokenizer shape.
+    /// </summary>
+    private static JsonObject SmallTokenizer()
+    {
+        var vocab = new JsonObject();
+        for (var b = 0; b < 256; b++)
         {
-          "version": "1.0",
-          "added_tokens": [],
-          "normalizer": null,
-          "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": "\\s?\\p{L}+"}, "behavior": "Isolated", "invert": false},
-            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]},
-          "post_processor": null,
-          "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-          "model": {"type": "BPE", "dropout": null, "unk_token": null, "byte_fallback": false,
-            "vocab": {"a": 0, "b": 1, "ab": 2, "Ġb": 3, "Ġ": 4}, "merges": ["a b", ["Ġ", "b"]]}
+            vocab[ByteLevel.ByteToChar[b].ToString()] = b;
         }
-        """)!.AsObject();
+
+        vocab["ab"] = 256;
+        vocab["Ġb"] = 257;
+        var json = JsonNode.Parse("""
+            {
+              "version": "1.0",
+              "added_tokens": [],
+              "normalizer": null,
+              "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": "\\s?\\p{L}+"}, "behavior": "Isolated", "invert": false},
+                {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]},
+              "post_processor": null,
+              "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+              "model": {"type": "BPE", "dropout": null, "unk_token": null, "byte_fallback": false, "merges": ["a b", ["Ġ", "b"]]}
+            }
+            """)!.AsObject();
+        json["model"]!["vocab"] = vocab;
+        return json;
+    }
 }
