@@ -51,6 +51,17 @@ public sealed class CalibrationDataTests : IDisposable
     }
 
     [Fact]
+    public async Task Should_stream_fineweb_edu_through_the_shuffle_buffer_with_bos_first()
+    {
+        _data.Write("fineweb-edu/sample/10BT/000_00000.jsonl", string.Join("\n", Enumerable.Range(0, 5).Select(i => $"{{\"text\": \"doc {i}\"}}")));
+
+        var set = await Prepare("fineweb-edu", samples: 3);
+
+        // Fewer rows than the 1000-row buffer: the buffer is shuffled as numpy's permutation(5) with seed 0, 2 4 3 0 1.
+        Assert.Equal(new[] { 2, 4, 3 }.Select(i => new[] { 0 }.Concat(Tokenizer.Encode($"doc {i}"))), set.Samples);
+    }
+
+    [Fact]
     public async Task Should_encode_text_with_bos_and_truncate_to_the_maximum_length()
     {
         var path = _data.Write("docs.txt", "First paragraph has\nmany words in it, more than five tokens.\n\n\nSecond one.\n");
