@@ -102,6 +102,9 @@ internal sealed class ColumnGroups
         return (Scale[group], Zero[group]);
     }
 
+    /// <summary>(columns) int32: the group used at every processing position (what the fused CUDA loop reads).</summary>
+    public Tensor GroupAtPosition(Device device) => tensor(_groupAtPosition, device: device);
+
     /// <summary>(columns) int64: the group of every original column, given the processing order.</summary>
     public Tensor GroupOfColumn(long[]? order, Device device)
     {

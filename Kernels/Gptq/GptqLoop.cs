@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.Cuda;
 using MoeQuant.Kernels.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -16,6 +17,13 @@ internal static class GptqLoop
     /// <returns>(columns, rows) float32 unsigned codes in processing order.</returns>
     public static Tensor Run(Tensor working, Tensor factor, ColumnGroups groups, QuantizerSpec spec, int blockSize)
     {
+        // On a GPU, static groups go through the fused kernel (same arithmetic, one launch per block); dynamic groups
+        // refit scales inside the loop, which the kernel does not do, so they stay on this loop.
+        if (working.device_type == DeviceType.CUDA && groups.Contiguous && blockSize <= FusedBlockLimit)
+        {
+            return Fused(working, factor, groups, spec, blockSize);
+        }
+
         var columns = (int)working.shape[0];
         var codes = zeros_like(working);
         for (var i1 = 0; i1 < columns; i1 += blockSize)
@@ -52,5 +60,32 @@ internal static class GptqLoop
         }
 
         return codes;
+    }
+
+    private const int FusedBlockLimit = 128;
+
+    private static Tensor Fused(Tensor working, Tensor factor, ColumnGroups groups, QuantizerSpec spec, int blockSize)
+    {
+        using var scope = NewDisposeScope();
+        var rounding = spec.ScaleDtype == ScalarType.BFloat16 ? FusedGptqLoop.Rounding.BFloat16
+            : spec.ScaleDtype == ScalarType.Float16 ? FusedGptqLoop.Rounding.Float16
+            : FusedGptqLoop.Rounding.None;
+        var wt = working.is_contiguous() ? working.unsqueeze(0) : working.contiguous().unsqueeze(0);
+        var codes = FusedGptqLoop.Run(
+            wt,
+            factor.contiguous().unsqueeze(0),
+            groups.Scale.contiguous().unsqueeze(0),
+            groups.Zero.contiguous().unsqueeze(0),
+            groups.GroupAtPosition(working.device).unsqueeze(0),
+            spec.Bits,
+            blockSize,
+            spec.Rounding == CodeRounding.HalfUp,
+            rounding);
+        if (!working.is_contiguous())
+        {
+            working.copy_(wt.squeeze(0));
+        }
+
+        return codes.squeeze(0).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 }

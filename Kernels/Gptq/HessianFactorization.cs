@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.LinearAlgebra;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,9 +17,7 @@ internal static class HessianFactorization
     /// <returns>Û (columns, columns) float32, upper with unit diagonal, and the damping used; null Û when none worked.</returns>
     public static (Tensor? Factor, double RelDamp) Factorize(Tensor hessian, double relDamp, int retries)
     {
-        var columns = hessian.shape[0];
         var meanDiagonal = hessian.diagonal().mean();
-        var identity = eye(columns, columns, ScalarType.Float32, hessian.device);
         var rel = relDamp;
         for (var attempt = 0; attempt <= retries; attempt++, rel = relDamp * Math.Pow(10, attempt))
         {
@@ -26,15 +25,17 @@ internal static class HessianFactorization
             // 1) damping on the diagonal, after dead columns got their 1 (MoE-Quant _get_hessian_inverse).
             var damped = hessian.clone();
             damped.diagonal().add_(meanDiagonal * rel);
-            // 2) J H J = L Lᵀ with J the reversal, so H⁻¹ = (J L⁻¹ J)ᵀ (J L⁻¹ J) and U = J L⁻¹ J: one Cholesky and one
-            //    triangular inverse, faster and more accurate than cholesky → cholesky_inverse → cholesky (PERFORMANCE.md).
-            var (lower, info) = linalg.cholesky_ex(damped.flip(0, 1));
-            if (info.item<int>() != 0)
+            // 2) U with H⁻¹ = UᵀU, as J·L⁻¹·J for J H J = L Lᵀ (J the reversal).
+            Tensor upper;
+            try
+            {
+                upper = InverseCholesky.UpperFactorOfInverse(damped);
+            }
+            catch (NotPositiveDefiniteException)
             {
                 continue;
             }
 
-            var upper = linalg.solve_triangular(lower, identity, upper: false).flip(0, 1);
             // 3) unit diagonal, so the loop's update is W[k] += Û[j,k]·(q_j − w_j) with no division. The diagonal is
             //    copied first: dividing by a view of itself would turn it into 1 before the rest of its row is divided.
             upper.div_(upper.diagonal().clone().unsqueeze(1));
