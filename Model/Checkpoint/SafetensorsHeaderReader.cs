@@ -132,7 +132,7 @@ internal static class SafetensorsHeaderReader
         var dtypeName = dtypeElement.GetString()!;
         if (!SafetensorsDtypes.TryParse(dtypeName, out var dtype))
         {
-            throw Error(CheckpointErrorKind.InvalidHeader, path, name, $"unknown dtype '{dtypeName}'");
+            throw Error(CheckpointErrorKind.InvalidHeader, path, name, $"unknown dtype '{dtypeName}' (supported: {string.Join(", ", Enum.GetNames<SafetensorsDtype>())})");
         }
 
         var shape = ReadNaturals(element, "shape", path, name, count: null);
