@@ -41,21 +41,32 @@ public static class Fp8BlockDequantizer
         var rows = weight.shape[0];
         var cols = weight.shape[1];
         var target = device ?? weight.device;
+        var result = empty([rows, cols], outputType, target);
 
         using var scope = NewDisposeScope();
-        // 1) decode through the table; index_select takes int32 indices, half the temporary of int64 ones,
-        //    and the indices are freed before the scales are applied to keep the peak low.
         var table = Fp8E4M3.TableTensor(target);
-        var indices = weight.to(ScalarType.Int32, target).reshape(-1);
-        var values = table.index_select(0, indices).view(rows, cols);
-        indices.Dispose();
+        var codes = weight.to(target);
+        var scale = scaleInv.to(ScalarType.Float32, target);
+        // CPU: one block row at a time, so the f32 and int32 temporaries stay a few MB that the allocator reuses
+        // (fresh pages cost more than the arithmetic). CUDA: the whole weight at once, to keep kernel launches few.
+        var rowsPerPass = target.type == DeviceType.CPU ? blockSize : rows;
+        for (var start = 0L; start < rows; start += rowsPerPass)
+        {
+            using var passScope = NewDisposeScope();
+            var passRows = Math.Min(rowsPerPass, rows - start);
 
-        // 2) multiply each block by its scale in place, in f32 (no full-size expanded copy of the scales).
-        MultiplyByBlockScales(values, scaleInv.to(ScalarType.Float32, target), blockSize);
+            // 1) decode through the table; index_select takes int32 indices, half the size of int64 ones.
+            var indices = codes.narrow(0, start, passRows).to(ScalarType.Int32).reshape(-1);
+            var values = table.index_select(0, indices).view(passRows, cols);
 
-        // 3) round once to the output type.
-        var result = outputType == ScalarType.Float32 ? values : values.to(outputType);
-        return result.MoveToOuterDisposeScope();
+            // 2) multiply each block by its scale in place, in f32 (no full-size expanded copy of the scales).
+            MultiplyByBlockScales(values, scale.narrow(0, start / blockSize, CeilDiv(passRows, blockSize)), blockSize);
+
+            // 3) round once, into the result.
+            result.narrow(0, start, passRows).copy_(values);
+        }
+
+        return result;
     }
 
     private static void Validate(Tensor weight, Tensor scaleInv, ScalarType outputType, int blockSize)

@@ -93,8 +93,14 @@ public sealed class ShardedCheckpoint : IDisposable
     /// <summary>The raw bytes of a tensor smaller than 2 GiB; see <see cref="SafetensorsFile.GetBytes"/>.</summary>
     public ReadOnlySpan<byte> GetBytes(string name) => Find(name).Shard.GetBytes(name);
 
+    /// <summary>Part of a tensor's bytes by positional reads; see <see cref="SafetensorsFile.ReadBytes"/>.</summary>
+    public void ReadBytes(string name, long tensorOffset, Span<byte> destination) => Find(name).Shard.ReadBytes(name, tensorOffset, destination);
+
     /// <summary>A CPU tensor, zero-copy where possible; see <see cref="SafetensorsFile.ReadTensor"/>.</summary>
     public torch.Tensor ReadTensor(string name) => Find(name).Shard.ReadTensor(name);
+
+    /// <summary>A CPU tensor copied by positional reads; see <see cref="SafetensorsFile.ReadTensorCopy"/>.</summary>
+    public torch.Tensor ReadTensorCopy(string name) => Find(name).Shard.ReadTensorCopy(name);
 
     public void Dispose()
     {

@@ -194,6 +194,33 @@ public sealed class SafetensorsRoundTripTests : IDisposable
     }
 
     [Fact]
+    public void Should_read_any_part_of_a_tensor_when_reading_bytes_at_an_offset()
+    {
+        var path = _folder.File("x.safetensors");
+        var bytes = SafetensorsWriterTests.Fill("t", 100);
+        SafetensorsWriter.WriteFile(path, [SafetensorsWriterTests.Bytes("first", 3), SafetensorsEntry.FromBytes("t", SafetensorsDtype.U8, [100], bytes)]);
+        using var file = SafetensorsFile.Open(path);
+        var part = new byte[30];
+        file.ReadBytes("t", 65, part);
+        Assert.Equal(bytes[65..95], part);
+        Assert.Throws<ArgumentOutOfRangeException>(() => file.ReadBytes("t", 71, part));
+    }
+
+    [Fact]
+    public void Should_return_an_independent_copy_when_a_tensor_copy_is_read()
+    {
+        var path = _folder.File("x.safetensors");
+        using var source = arange(12, ScalarType.Float32).reshape(3, 4).to(ScalarType.BFloat16);
+        SafetensorsWriter.WriteFile(path, [SafetensorsEntry.FromTensor("t", source)]);
+        using var file = SafetensorsFile.Open(path);
+        using var copy = file.ReadTensorCopy("t");
+        using var view = file.ReadTensor("t");
+        Assert.True(copy.Equals(source));
+        copy.fill_(0);
+        Assert.True(view.Equals(source));
+    }
+
+    [Fact]
     public void Should_copy_the_values_when_a_tensor_is_not_aligned_to_its_element_size()
     {
         // A 57-byte header puts the F32 data at file offset 65, which no f32 view can start at.
