@@ -7,7 +7,8 @@ namespace MoeQuant.Kernels.Fp8;
 /// Block-wise FP8 dequantization of DeepSeek-V3 weights (FORMATS.md §2.5):
 /// <c>W[r, c] = fp8(weight[r, c]) * scaleInv[r / block, c / block]</c>, multiplied in f32 and rounded once to the
 /// output type. Edge blocks that are only partly covered by the weight use their scale entry like full blocks.
-/// Runs wherever its inputs live (CPU or CUDA) through TorchSharp.
+/// On the CPU a managed pass does the work (<see cref="Fp8CpuDequantizer"/>); on CUDA, libtorch operations
+/// (<see cref="Fp8TorchDequantizer"/>). Both give the same values (NaN payloads aside).
 /// </summary>
 public static class Fp8BlockDequantizer
 {
@@ -38,32 +39,19 @@ public static class Fp8BlockDequantizer
         Tensor weight, Tensor scaleInv, ScalarType outputType = ScalarType.BFloat16, int blockSize = DefaultBlockSize, Device? device = null)
     {
         Validate(weight, scaleInv, outputType, blockSize);
-        var rows = weight.shape[0];
-        var cols = weight.shape[1];
         var target = device ?? weight.device;
-        var result = empty([rows, cols], outputType, target);
+        var result = empty(weight.shape, outputType, target);
 
         using var scope = NewDisposeScope();
-        var table = Fp8E4M3.TableTensor(target);
-        var codes = weight.to(target);
+        var codes = weight.to(target).contiguous();
         var scale = scaleInv.to(ScalarType.Float32, target);
-        // CPU: one block row at a time, so the f32 and int32 temporaries stay a few MB that the allocator reuses
-        // (fresh pages cost more than the arithmetic). CUDA: the whole weight at once, to keep kernel launches few.
-        var rowsPerPass = target.type == DeviceType.CPU ? blockSize : rows;
-        for (var start = 0L; start < rows; start += rowsPerPass)
+        if (target.type == DeviceType.CPU)
         {
-            using var passScope = NewDisposeScope();
-            var passRows = Math.Min(rowsPerPass, rows - start);
-
-            // 1) decode through the table; index_select takes int32 indices, half the size of int64 ones.
-            var indices = codes.narrow(0, start, passRows).to(ScalarType.Int32).reshape(-1);
-            var values = table.index_select(0, indices).view(passRows, cols);
-
-            // 2) multiply each block by its scale in place, in f32 (no full-size expanded copy of the scales).
-            MultiplyByBlockScales(values, scale.narrow(0, start / blockSize, CeilDiv(passRows, blockSize)), blockSize);
-
-            // 3) round once, into the result.
-            result.narrow(0, start, passRows).copy_(values);
+            Fp8CpuDequantizer.Dequantize(codes, scale, result, blockSize);
+        }
+        else
+        {
+            Fp8TorchDequantizer.Dequantize(codes, scale, result, blockSize);
         }
 
         return result;
@@ -91,42 +79,6 @@ public static class Fp8BlockDequantizer
         if (!is_floating_point(outputType))
         {
             throw new ArgumentException($"output type must be floating, got {outputType}", nameof(outputType));
-        }
-    }
-
-    /// <summary>
-    /// Splits values into at most four regions (full blocks, right edge, bottom edge, corner) so that each one is a
-    /// plain [blockRows, rowsPerBlock, blockCols, colsPerBlock] view that broadcasts against its slice of the scales.
-    /// </summary>
-    private static void MultiplyByBlockScales(Tensor values, Tensor scale, int blockSize)
-    {
-        foreach (var (rowStart, rowLength) in Spans(values.shape[0], blockSize))
-        {
-            foreach (var (colStart, colLength) in Spans(values.shape[1], blockSize))
-            {
-                var rowBlocks = CeilDiv(rowLength, blockSize);
-                var colBlocks = CeilDiv(colLength, blockSize);
-                var region = values.narrow(0, rowStart, rowLength).narrow(1, colStart, colLength)
-                    .view(rowBlocks, rowLength / rowBlocks, colBlocks, colLength / colBlocks);
-                var factors = scale.narrow(0, rowStart / blockSize, rowBlocks).narrow(1, colStart / blockSize, colBlocks)
-                    .unsqueeze(1).unsqueeze(3);
-                region.mul_(factors);
-            }
-        }
-    }
-
-    /// <summary>The run of whole blocks, then the partial block at the end; empty runs are left out.</summary>
-    private static IEnumerable<(long Start, long Length)> Spans(long length, int blockSize)
-    {
-        var whole = length / blockSize * blockSize;
-        if (whole > 0)
-        {
-            yield return (0, whole);
-        }
-
-        if (length > whole)
-        {
-            yield return (whole, length - whole);
         }
     }
 
