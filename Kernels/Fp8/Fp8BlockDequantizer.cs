@@ -38,14 +38,38 @@ public static class Fp8BlockDequantizer
     public static Tensor Dequantize(
         Tensor weight, Tensor scaleInv, ScalarType outputType = ScalarType.BFloat16, int blockSize = DefaultBlockSize, Device? device = null)
     {
-        Validate(weight, scaleInv, outputType, blockSize);
-        var target = device ?? weight.device;
-        var result = empty(weight.shape, outputType, target);
+        // Checked before allocating, so that bad input leaves nothing behind.
+        Validate(weight, scaleInv, blockSize);
+        if (!is_floating_point(outputType))
+        {
+            throw new ArgumentException($"output type must be floating, got {outputType}", nameof(outputType));
+        }
+
+        var result = empty(weight.shape, outputType, device ?? weight.device);
+        DequantizeInto(weight, scaleInv, result, blockSize);
+        return result;
+    }
+
+    /// <summary>
+    /// Dequantizes one weight into an existing tensor, so that a caller can reuse one buffer for many weights.
+    /// </summary>
+    /// <param name="weight">FP8 E4M3 codes as uint8 (ScalarType.Byte), [rows, cols], on any device.</param>
+    /// <param name="scaleInv">Floating [ceil(rows / blockSize), ceil(cols / blockSize)], on any device.</param>
+    /// <param name="result">Contiguous floating [rows, cols]; overwritten. Its device is where the work runs.</param>
+    /// <param name="blockSize">Edge of the square scale blocks.</param>
+    /// <exception cref="ArgumentException">The dtypes, ranks or shapes do not match, or the result is not contiguous.</exception>
+    public static void DequantizeInto(Tensor weight, Tensor scaleInv, Tensor result, int blockSize = DefaultBlockSize)
+    {
+        Validate(weight, scaleInv, blockSize);
+        if (!is_floating_point(result) || !result.shape.SequenceEqual(weight.shape) || !result.is_contiguous())
+        {
+            throw new ArgumentException($"result must be a contiguous floating {Format(weight.shape)} tensor, got {result.dtype} {Format(result.shape)}", nameof(result));
+        }
 
         using var scope = NewDisposeScope();
-        var codes = weight.to(target).contiguous();
-        var scale = scaleInv.to(ScalarType.Float32, target);
-        if (target.type == DeviceType.CPU)
+        var codes = weight.to(result.device).contiguous();
+        var scale = scaleInv.to(ScalarType.Float32, result.device);
+        if (result.device_type == DeviceType.CPU)
         {
             Fp8CpuDequantizer.Dequantize(codes, scale, result, blockSize);
         }
@@ -53,11 +77,9 @@ public static class Fp8BlockDequantizer
         {
             Fp8TorchDequantizer.Dequantize(codes, scale, result, blockSize);
         }
-
-        return result;
     }
 
-    private static void Validate(Tensor weight, Tensor scaleInv, ScalarType outputType, int blockSize)
+    private static void Validate(Tensor weight, Tensor scaleInv, int blockSize)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
         if (weight.dtype != ScalarType.Byte || weight.dim() != 2)
@@ -74,11 +96,6 @@ public static class Fp8BlockDequantizer
         if (!scaleInv.shape.SequenceEqual(expected))
         {
             throw new ArgumentException($"weight_scale_inv has shape {Format(scaleInv.shape)}, expected {Format(expected)}", nameof(scaleInv));
-        }
-
-        if (!is_floating_point(outputType))
-        {
-            throw new ArgumentException($"output type must be floating, got {outputType}", nameof(outputType));
         }
     }
 

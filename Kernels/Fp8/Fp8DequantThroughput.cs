@@ -21,8 +21,9 @@ public sealed record Fp8DequantThroughput(
     public double GigabytesPerSecond => BytesPerCall / SecondsPerCall / 1e9;
 
     /// <summary>
-    /// Times <see cref="Fp8BlockDequantizer.Dequantize"/> on random codes (NaN codes included, as in real data they are
-    /// just bytes) of a [rows, cols] weight already on <paramref name="device"/>. Prints nothing; the caller reports.
+    /// Times <see cref="Fp8BlockDequantizer.DequantizeInto"/> into one reused result (the steady state of a loader that
+    /// recycles its buffer) on random codes of a [rows, cols] weight already on <paramref name="device"/>; NaN codes are
+    /// included, as in real data they are just bytes. Prints nothing; the caller reports.
     /// Default shape: DeepSeek-V3's dense gate_proj, [18432, 7168].
     /// </summary>
     public static Fp8DequantThroughput Measure(
@@ -33,13 +34,14 @@ public sealed record Fp8DequantThroughput(
         var weight = randint(0, 256, [rows, cols], ScalarType.Byte, device);
         var scaleShape = Fp8BlockDequantizer.ScaleShape(rows, cols);
         var scale = rand(scaleShape, ScalarType.Float32, device);
+        var result = empty([rows, cols], outputType, device);
 
-        Fp8BlockDequantizer.Dequantize(weight, scale, outputType).Dispose();
+        Fp8BlockDequantizer.DequantizeInto(weight, scale, result);
         Synchronize(device);
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < iterations; i++)
         {
-            Fp8BlockDequantizer.Dequantize(weight, scale, outputType).Dispose();
+            Fp8BlockDequantizer.DequantizeInto(weight, scale, result);
         }
 
         Synchronize(device);

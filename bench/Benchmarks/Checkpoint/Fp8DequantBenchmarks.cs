@@ -17,6 +17,7 @@ public class Fp8DequantBenchmarks : IBytesPerOperation
 {
     private Tensor _weight = null!;
     private Tensor _scale = null!;
+    private Tensor _result = null!;
 
     [Params("2048x7168", "7168x2048", "576x7168")]
     public string Shape { get; set; } = "";
@@ -38,6 +39,7 @@ public class Fp8DequantBenchmarks : IBytesPerOperation
         var (rows, cols) = Parse(Shape);
         _weight = randint(0, 256, [rows, cols], ScalarType.Byte);
         _scale = rand(Fp8BlockDequantizer.ScaleShape(rows, cols));
+        _result = empty([rows, cols], Output);
     }
 
     [GlobalCleanup]
@@ -45,14 +47,19 @@ public class Fp8DequantBenchmarks : IBytesPerOperation
     {
         _weight.Dispose();
         _scale.Dispose();
+        _result.Dispose();
     }
 
     /// <summary>The floor of any dequantizer that returns a new tensor: allocating and writing the result.</summary>
     [Benchmark(Baseline = true, Description = "floor: allocate + write result")]
     public void AllocateAndWrite() => zeros(_weight.shape, Output).Dispose();
 
-    [Benchmark(Description = "Fp8BlockDequantizer.Dequantize")]
+    [Benchmark(Description = "Dequantize (new result)")]
     public void Dequantize() => Fp8BlockDequantizer.Dequantize(_weight, _scale, Output).Dispose();
+
+    /// <summary>Steady state with a reused result buffer: the cost of dequantization itself.</summary>
+    [Benchmark(Description = "DequantizeInto (reused result)")]
+    public void DequantizeInto() => Fp8BlockDequantizer.DequantizeInto(_weight, _scale, _result);
 
     private static (long Rows, long Cols) Parse(string shape)
     {

@@ -149,6 +149,26 @@ public class Fp8BlockDequantizerTests
     }
 
     [Fact]
+    public void Should_overwrite_the_given_tensor_when_dequantizing_into_it()
+    {
+        using var weight = tensor(Codes);
+        using var scale = tensor(Scales);
+        using var result = full(3, 5, float.NaN);
+        Fp8BlockDequantizer.DequantizeInto(weight, scale, result, blockSize: 2);
+        Assert.Equal(Expected.Cast<float>().ToArray(), result.data<float>().ToArray());
+    }
+
+    [Fact]
+    public void Should_refuse_a_result_when_its_shape_differs_from_the_weight()
+    {
+        using var weight = tensor(Codes);
+        using var scale = tensor(Scales);
+        using var result = zeros(5, 3);
+        var error = Assert.Throws<ArgumentException>(() => Fp8BlockDequantizer.DequantizeInto(weight, scale, result, blockSize: 2));
+        Assert.Contains("[3, 5]", error.Message);
+    }
+
+    [Fact]
     public void Should_give_the_deepseek_scale_shape_when_rows_are_not_a_multiple_of_128() =>
         Assert.Equal(new long[] { 5, 56 }, Fp8BlockDequantizer.ScaleShape(576, 7168));
 
