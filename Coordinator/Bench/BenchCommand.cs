@@ -21,7 +21,15 @@ public static class BenchCommand
         var matmul = new Command("matmul", "3xTF32 batched products vs fp32");
         matmul.SetAction(parseResult => MatmulBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device)));
 
-        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq, matmul };
+        var problems = new Option<string>("--problems") { Description = "Weights and Hessians written by tools/bench/moequant_reference_gptq.py", Required = true };
+        var baseline = new Option<string>("--moe-quant") { Description = "MoE-Quant's results (JSON Lines) from the same script", Required = true };
+        var versus = new Command("gptq", "GPTQ engine vs MoE-Quant on the same weights and Hessians") { problems, baseline };
+        versus.SetAction(parseResult => GptqBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device), parseResult.GetValue(problems)!, parseResult.GetValue(baseline)!));
+
+        var fp8 = new Command("fp8", "FP8 block dequantization throughput vs a device copy");
+        fp8.SetAction(parseResult => Fp8Benchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device)));
+
+        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq, matmul, versus, fp8 };
     }
 
     private static BenchRecorder Recorder(ParseResult parseResult, Option<string> output) =>
