@@ -27,6 +27,8 @@ public sealed class JsonLinesExporter : ExporterBase
             ["memory_bytes"] = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
             ["runtime"] = host.RuntimeVersion,
             ["benchmarkdotnet"] = host.BenchmarkDotNetVersion,
+            // Other work on the machine skews CPU timings; /proc/loadavg at export time shows how busy it was.
+            ["load_average"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : null,
         };
 
         foreach (var report in summary.Reports)
