@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using static TorchSharp.torch;
 
 namespace MoeQuant.Kernels.Fp8;
@@ -18,19 +20,12 @@ internal static unsafe class Fp8CpuDequantizer
     /// <param name="blockSize">Edge of the square scale blocks.</param>
     public static void Dequantize(Tensor codes, Tensor scale, Tensor result, int blockSize)
     {
-        switch (result.dtype)
+        var output = result.dtype;
+        if (output is not (ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Float32 or ScalarType.Float64))
         {
-            case ScalarType.BFloat16: Run<BFloat16Store>(codes, scale, result, blockSize); break;
-            case ScalarType.Float16: Run<HalfStore>(codes, scale, result, blockSize); break;
-            case ScalarType.Float32: Run<SingleStore>(codes, scale, result, blockSize); break;
-            case ScalarType.Float64: Run<DoubleStore>(codes, scale, result, blockSize); break;
-            default: throw new ArgumentException($"unsupported output type {result.dtype}", nameof(result));
+            throw new ArgumentException($"unsupported output type {output}", nameof(result));
         }
-    }
 
-    private static void Run<TStore>(Tensor codes, Tensor scale, Tensor result, int blockSize)
-        where TStore : IStore
-    {
         if (result.numel() == 0)
         {
             // Nothing to write, and TorchSharp's data accessor refuses empty tensors.
@@ -40,7 +35,8 @@ internal static unsafe class Fp8CpuDequantizer
         var (rows, cols) = (codes.shape[0], codes.shape[1]);
         var scales = scale.contiguous().data<float>().ToArray();
         var scaleCols = (int)scale.shape[1];
-        var blockRowsPerChunk = Math.Max(1, ChunkBytes / (blockSize * Math.Max(cols, 1) * TStore.Size));
+        var outputSize = result.ElementSize;
+        var blockRowsPerChunk = Math.Max(1, ChunkBytes / (blockSize * cols * outputSize));
         for (var firstBlockRow = 0L; firstBlockRow * blockSize < rows; firstBlockRow += blockRowsPerChunk)
         {
             var start = firstBlockRow * blockSize;
@@ -50,23 +46,36 @@ internal static unsafe class Fp8CpuDequantizer
             fixed (byte* codeBase = codeChunk.bytes)
             fixed (byte* resultBase = resultChunk.bytes)
             {
-                var (source, destination) = ((nint)codeBase, (nint)resultBase);
-                var chunkFirstBlockRow = (int)firstBlockRow;
-                Parallel.For(0, (length + blockSize - 1) / blockSize, blockRow =>
-                {
-                    var rowEnd = Math.Min((blockRow + 1) * blockSize, length);
-                    var rowScales = new ReadOnlySpan<float>(scales, (chunkFirstBlockRow + (int)blockRow) * scaleCols, scaleCols);
-                    for (var row = blockRow * blockSize; row < rowEnd; row++)
+                var (source, destination, chunkFirstBlockRow) = ((nint)codeBase, (nint)resultBase, (int)firstBlockRow);
+                Parallel.For(
+                    0,
+                    (length + blockSize - 1) / blockSize,
+                    () => new float[cols],
+                    (blockRow, _, scratch) =>
                     {
-                        DequantizeRow<TStore>((byte*)source + (row * cols), (byte*)destination + (row * cols * TStore.Size), cols, rowScales, blockSize);
-                    }
-                });
+                        var rowEnd = Math.Min((blockRow + 1) * blockSize, length);
+                        var rowScales = new ReadOnlySpan<float>(scales, (chunkFirstBlockRow + (int)blockRow) * scaleCols, scaleCols);
+                        for (var row = blockRow * blockSize; row < rowEnd; row++)
+                        {
+                            var target = (byte*)destination + (row * cols * outputSize);
+                            fixed (float* values = scratch)
+                            {
+                                // f32 output is decoded in place; the others go through the scratch row, then round once.
+                                DecodeRow((byte*)source + (row * cols), output == ScalarType.Float32 ? (float*)target : values, cols, rowScales, blockSize);
+                                Store(output, values, target, cols);
+                            }
+                        }
+
+                        return scratch;
+                    },
+                    _ => { });
             }
         }
     }
 
-    private static void DequantizeRow<TStore>(byte* codes, byte* destination, long cols, ReadOnlySpan<float> rowScales, int blockSize)
-        where TStore : IStore
+    // Fully optimised from the first call: a weight is a handful of calls, too few for tiered compilation to catch up.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DecodeRow(byte* codes, float* values, long cols, ReadOnlySpan<float> rowScales, int blockSize)
     {
         var table = Fp8E4M3.Table;
         for (var block = 0; block < rowScales.Length; block++)
@@ -75,49 +84,61 @@ internal static unsafe class Fp8CpuDequantizer
             var end = Math.Min((long)(block + 1) * blockSize, cols);
             for (var col = (long)block * blockSize; col < end; col++)
             {
-                TStore.Store(destination, col, table[codes[col]] * factor);
+                values[col] = table[codes[col]] * factor;
             }
         }
     }
 
-    /// <summary>Writes one f32 product into a row of the output type; static so the JIT specialises each loop.</summary>
-    private interface IStore
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Store(ScalarType output, float* values, byte* target, long cols)
     {
-        static abstract int Size { get; }
-
-        static abstract void Store(byte* row, long col, float value);
-    }
-
-    /// <summary>Round to nearest even, NaN as the canonical 0x7FC0: exactly libtorch's f32 → bf16 conversion.</summary>
-    private readonly struct BFloat16Store : IStore
-    {
-        public static int Size => 2;
-
-        public static void Store(byte* row, long col, float value)
+        switch (output)
         {
-            var bits = BitConverter.SingleToUInt32Bits(value);
-            ((ushort*)row)[col] = float.IsNaN(value) ? (ushort)0x7FC0 : (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+            case ScalarType.BFloat16:
+                ToBFloat16(values, (ushort*)target, cols);
+                break;
+            case ScalarType.Float16:
+                for (var col = 0L; col < cols; col++)
+                {
+                    ((Half*)target)[col] = (Half)values[col];
+                }
+
+                break;
+            case ScalarType.Float64:
+                for (var col = 0L; col < cols; col++)
+                {
+                    ((double*)target)[col] = values[col];
+                }
+
+                break;
         }
     }
 
-    private readonly struct HalfStore : IStore
+    /// <summary>Round to nearest even, NaN as the canonical 0x7FC0: exactly libtorch's f32 → bf16 conversion.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ToBFloat16(float* values, ushort* target, long count)
     {
-        public static int Size => 2;
+        var col = 0L;
+        for (; Vector256.IsHardwareAccelerated && col + 16 <= count; col += 16)
+        {
+            var low = RoundToBFloat16(Vector256.Load((uint*)(values + col)));
+            var high = RoundToBFloat16(Vector256.Load((uint*)(values + col + 8)));
+            Vector256.Narrow(low, high).Store(target + col);
+        }
 
-        public static void Store(byte* row, long col, float value) => ((Half*)row)[col] = (Half)value;
+        for (; col < count; col++)
+        {
+            // The tail goes through the same lane arithmetic, so there is one definition of the rounding.
+            target[col] = (ushort)RoundToBFloat16(Vector256.Create(BitConverter.SingleToUInt32Bits(values[col]))).GetElement(0);
+        }
     }
 
-    private readonly struct SingleStore : IStore
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> RoundToBFloat16(Vector256<uint> bits)
     {
-        public static int Size => 4;
-
-        public static void Store(byte* row, long col, float value) => ((float*)row)[col] = value;
-    }
-
-    private readonly struct DoubleStore : IStore
-    {
-        public static int Size => 8;
-
-        public static void Store(byte* row, long col, float value) => ((double*)row)[col] = value;
+        var rounded = (bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One)) >> 16;
+        // Magnitudes fit in 31 bits, so the signed compare is exact and avoids the slower unsigned one.
+        var isNaN = Vector256.GreaterThan((bits & Vector256.Create(0x7FFFFFFFu)).AsInt32(), Vector256.Create(0x7F800000)).AsUInt32();
+        return Vector256.ConditionalSelect(isNaN, Vector256.Create(0x7FC0u), rounded);
     }
 }

@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using BenchmarkDotNet.Exporters;
 using BenchmarkDotNet.Loggers;
@@ -12,6 +13,9 @@ namespace MoeQuant.Benchmarks.Reporting;
 /// </summary>
 public sealed class JsonLinesExporter : ExporterBase
 {
+    // Keeps '+' and quotes in notes and timestamps readable instead of \u002B escapes.
+    private static readonly JsonSerializerOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     protected override string FileExtension => "jsonl";
 
     public override void ExportToLog(Summary summary, ILogger logger)
@@ -27,6 +31,8 @@ public sealed class JsonLinesExporter : ExporterBase
             ["memory_bytes"] = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
             ["runtime"] = host.RuntimeVersion,
             ["benchmarkdotnet"] = host.BenchmarkDotNetVersion,
+            // Other work on the machine skews CPU timings; /proc/loadavg at export time shows how busy it was.
+            ["load_average"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : null,
         };
 
         foreach (var report in summary.Reports)
@@ -51,7 +57,7 @@ public sealed class JsonLinesExporter : ExporterBase
                     .Cast<BenchmarkNoteAttribute>().FirstOrDefault()?.Note,
                 ["machine"] = machine,
             };
-            logger.WriteLine(JsonSerializer.Serialize(line));
+            logger.WriteLine(JsonSerializer.Serialize(line, Options));
         }
     }
 
