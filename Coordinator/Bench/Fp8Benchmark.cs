@@ -21,7 +21,18 @@ internal static class Fp8Benchmark
             recorder.Record(
                 "fp8-dequantize",
                 new { measured.Rows, measured.Cols, output = output.ToString(), baseline = "device-to-device copy of the same byte count (read + write)" },
-                new { gigabytesPerSecond = measured.GigabytesPerSecond, copyGigabytesPerSecond = copyGbps, fractionOfCopy = measured.GigabytesPerSecond / copyGbps });
+                new { gigabytesPerSecond = measured.GigabytesPerSecond, copyGigabytesPerSecond = copyGbps, fractionOfCopy = measured.GigabytesPerSecond / copyGbps, equalToCpu = EqualToCpu(cuda, output) });
         }
+    }
+
+    // The GPU kernel against the CPU path on the same codes (partial edge blocks included): every value, NaN codes too.
+    private static bool EqualToCpu(Device cuda, ScalarType output)
+    {
+        using var scope = NewDisposeScope();
+        var codes = randint(0, 256, [576, 7200], ScalarType.Byte);
+        var scale = rand(Fp8BlockDequantizer.ScaleShape(576, 7200), ScalarType.Float32);
+        var cpu = Fp8BlockDequantizer.Dequantize(codes, scale, output);
+        var gpu = Fp8BlockDequantizer.Dequantize(codes.to(cuda), scale.to(cuda), output).cpu();
+        return (cpu.eq(gpu) | (cpu.isnan() & gpu.isnan())).all().item<bool>();
     }
 }

@@ -73,6 +73,10 @@ public static class Fp8BlockDequantizer
         {
             Fp8CpuDequantizer.Dequantize(codes, scale, result, blockSize);
         }
+        else if (result.device_type == DeviceType.CUDA && Fp8CudaDequantizer.Supports(result.dtype))
+        {
+            Fp8CudaDequantizer.Dequantize(codes, scale, result, blockSize);
+        }
         else
         {
             Fp8TorchDequantizer.Dequantize(codes, scale, result, blockSize);
