@@ -18,8 +18,7 @@ internal static class Fp8CudaDequantizer
     public static void Dequantize(Tensor codes, Tensor scale, Tensor result, int blockSize)
     {
         var (rows, cols) = (codes.shape[0], codes.shape[1]);
-        var total = rows * cols;
-        if (total == 0)
+        if (rows * cols == 0)
         {
             return;
         }
@@ -31,10 +30,11 @@ internal static class Fp8CudaDequantizer
             _ => 2,
         };
         const int Threads = 256;
-        var blocks = (uint)Math.Min((total + (Threads * 4) - 1) / (Threads * 4), 65535L * 8);
+        var columnBlocks = (uint)((cols + (Threads * 4) - 1) / (Threads * 4));
+        var rowBlocks = (uint)Math.Min(rows, 65535L);
         var kernel = CudaModuleCache.Get(codes.device.index, "Fp8Dequant", "fp8_block_dequant");
         var contiguousScale = scale.contiguous();
-        kernel.Launch((blocks, 1u, 1u), (Threads, 1u, 1u), 0,
-            KernelArgument.Of(codes), KernelArgument.Of(contiguousScale), KernelArgument.Of(result), rows, cols, blockSize, outputType);
+        kernel.Launch((columnBlocks, rowBlocks, 1u), (Threads, 1u, 1u), 0,
+            KernelArgument.Of(codes), KernelArgument.Of(contiguousScale), KernelArgument.Of(result), checked((int)rows), checked((int)cols), blockSize, outputType);
     }
 }
