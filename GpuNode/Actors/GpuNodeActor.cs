@@ -24,6 +24,7 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
     private readonly IActorRef _coordinator;
     private readonly DeviceId _device;
     private readonly IActorRef _dataParallel;
+    private readonly string _incarnation = Guid.NewGuid().ToString("N");
     private readonly Dictionary<UnitId, IActorRef> _units = [];
     private readonly LinkedList<QuantizeItem> _queue = new();
     private PlanId? _plan;
@@ -62,7 +63,7 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        _coordinator.Tell(new RegisterDevice(_device));
+        _coordinator.Tell(new RegisterDevice(_device, _incarnation));
         Timers.StartPeriodicTimer("register", new RegisterTick(), _settings.RegisterInterval);
     }
 
@@ -85,7 +86,7 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
 
     private void Registering()
     {
-        Receive<RegisterTick>(_ => _coordinator.Tell(new RegisterDevice(_device)));
+        Receive<RegisterTick>(_ => _coordinator.Tell(new RegisterDevice(_device, _incarnation)));
         Receive<DeviceRegistered>(_ =>
         {
             Timers.Cancel("register");
