@@ -92,3 +92,16 @@ public sealed record RunOptions
     [Range(1.0, 1e6, ErrorMessage = "MoeQuant:Run:DampingGrowth must be at least 1")]
     public double DampingGrowth { get; init; } = 10;
 }
+
+/// <summary>Section <c>MoeQuant:Cluster</c>: where this process's remoting listens.</summary>
+public sealed record ClusterSettings
+{
+    public const string Section = "MoeQuant:Cluster";
+
+    /// <summary>Loopback only: other addresses need TLS and a cluster secret, which this build does not configure.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>0 picks a free port.</summary>
+    [Range(0, 65535, ErrorMessage = "MoeQuant:Cluster:Port must be between 0 and 65535")]
+    public int Port { get; init; }
+}
