@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using MoeQuant.GpuNode.Native;
 
 namespace MoeQuant.GpuNode.Durability;
 
@@ -46,15 +48,31 @@ public static class AtomicFile
         return Convert.ToHexStringLower(SHA256.HashData(file));
     }
 
-    /// <summary>Flushes a folder's entries (a rename or a new file) to disk; a no-op where folders cannot be opened.</summary>
+    /// <summary>Flushes a folder's entries (a rename or a new file) to disk. Linux only: elsewhere the rename is
+    /// left to the file system's own ordering.</summary>
     public static void FlushFolder(string folder)
     {
-        if (OperatingSystem.IsWindows())
+        if (!OperatingSystem.IsLinux())
         {
             return;
         }
 
-        using var handle = File.OpenHandle(folder, FileMode.Open, FileAccess.Read);
-        RandomAccess.FlushToDisk(handle);
+        var fd = NativeMethods.Open(folder, NativeMethods.OpenDirectoryReadOnly);
+        if (fd < 0)
+        {
+            throw new IOException($"{folder}: cannot open the folder to flush it (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        try
+        {
+            if (NativeMethods.Fsync(fd) != 0)
+            {
+                throw new IOException($"{folder}: fsync failed (errno {Marshal.GetLastPInvokeError()})");
+            }
+        }
+        finally
+        {
+            NativeMethods.Close(fd);
+        }
     }
 }
