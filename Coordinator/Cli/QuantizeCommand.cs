@@ -22,7 +22,7 @@ public static class QuantizeCommand
         var command = new Command("quantize", "GPTQ-quantize a DeepSeek-V3 checkpoint layer by layer (the built-in tiny model without flags)");
         Option<T> Add<T>(string kebab, string key, string description)
         {
-            var snake = kebab.Replace('-', '_');
+            var snake = "--" + kebab[2..].Replace('-', '_');
             var option = snake == kebab ? new Option<T>(kebab) : new Option<T>(kebab, snake);
             option.Description = description;
             command.Options.Add(option);
