@@ -18,7 +18,10 @@ public static class BenchCommand
         var gptq = new Command("gptq-loop", "Fused GPTQ column loop vs a column-by-column torch loop") { batch };
         gptq.SetAction(parseResult => GptqLoopBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device), 8192, parseResult.GetValue(batch)));
 
-        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq };
+        var matmul = new Command("matmul", "3xTF32 batched products vs fp32");
+        matmul.SetAction(parseResult => MatmulBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device)));
+
+        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq, matmul };
     }
 
     private static BenchRecorder Recorder(ParseResult parseResult, Option<string> output) =>

@@ -14,6 +14,7 @@ public static class MoeQuantCli
         var root = new RootCommand("MoeQuant: GPTQ quantization of DeepSeek-V3-family Mixture-of-Experts checkpoints")
         {
             InspectCommand.Create(headerReader),
+            TokenizeCommand.Create(),
             DoctorCommand.Create(),
             Bench.BenchCommand.Create(),
             QuantizeCommand.Create(workloads ?? new PendingWorkloadFactory()),
