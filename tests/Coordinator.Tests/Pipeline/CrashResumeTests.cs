@@ -6,6 +6,7 @@ namespace MoeQuant.Coordinator.Tests.Pipeline;
 
 /// <summary>A `moequant quantize` child process is SIGKILLed at several points and resumed; the output must equal an
 /// uninterrupted run's, byte for byte.</summary>
+[Collection(ProcessEnvironment.Collection)]
 public sealed class CrashResumeTests : IDisposable
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);

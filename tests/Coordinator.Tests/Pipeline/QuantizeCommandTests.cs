@@ -4,6 +4,7 @@ using MoeQuant.Coordinator.Tests.Cli;
 namespace MoeQuant.Coordinator.Tests.Pipeline;
 
 /// <summary>`moequant quantize` end to end on the fake workload, in process.</summary>
+[Collection(ProcessEnvironment.Collection)]
 public sealed class QuantizeCommandTests : IDisposable
 {
     private readonly SaveDirs _dirs = new();
