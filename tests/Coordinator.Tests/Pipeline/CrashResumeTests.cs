@@ -29,7 +29,7 @@ public sealed class CrashResumeTests : IDisposable
     private async Task KillAndResume(string point, SortedDictionary<string, string> expected)
     {
         var dir = _dirs.New(point);
-        using (var victim = Start(dir, stepDelayMs: 40))
+        using (var victim = Start(dir, stepDelayMs: 120)) // slow enough that a loaded CI machine still lands the kill mid-layer
         {
             // Drain its output, so that a full pipe never stalls it before the kill.
             victim.OutputDataReceived += (_, _) => { };
