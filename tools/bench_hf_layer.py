@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Throughput of transformers' own DeepseekV3DecoderLayer (the first MoE layer) at DeepSeek-V3's dimensions, the
 baseline of MoeQuant's ForwardBenchmark (Model/Forward/ForwardBenchmark.cs): random bf16 weights, hidden states
-[batch, seq, 7168], causal sdpa attention, transformers' default experts implementation. Prints one JSON line.
+[batch, seq, 7168], causal sdpa attention, routed experts through transformers' grouped_mm (what from_pretrained picks
+on an H100 with torch 2.11) or its eager per-expert loop (what a standalone layer falls back to). Prints one JSON line.
 
 Run on the GPU machine (torch + transformers 5.x), in the same device call as the MoeQuant runner:
-    python3 tools/bench_hf_layer.py [--batch 8] [--seq 4096] [--warmup 1] [--repetitions 3]
+    python3 tools/bench_hf_layer.py [--batch 8] [--seq 4096] [--warmup 1] [--repetitions 3] [--experts grouped_mm|eager]
 """
 import argparse, json, statistics, time
 import torch
@@ -13,7 +14,7 @@ from transformers import DeepseekV3Config
 from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3DecoderLayer, DeepseekV3RotaryEmbedding
 
 
-def deepseek_v3_config():
+def deepseek_v3_config(experts):
     config = DeepseekV3Config(
         vocab_size=129280, hidden_size=7168, intermediate_size=18432, moe_intermediate_size=2048,
         num_hidden_layers=61, first_k_dense_replace=3, num_attention_heads=128, num_key_value_heads=128,
@@ -25,6 +26,7 @@ def deepseek_v3_config():
                       "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0},
     )
     config._attn_implementation = "sdpa"
+    config._experts_implementation = experts
     return config
 
 
@@ -34,11 +36,12 @@ def main():
     parser.add_argument("--seq", type=int, default=4096)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--experts", choices=["grouped_mm", "eager"], default="grouped_mm")
     args = parser.parse_args()
 
     torch.manual_seed(0)
     device = torch.device("cuda")
-    config = deepseek_v3_config()
+    config = deepseek_v3_config(args.experts)
     # Built directly on the GPU in bf16: the 22 GB of expert weights never exist in fp32.
     torch.set_default_dtype(torch.bfloat16)
     with device:

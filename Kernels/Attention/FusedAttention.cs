@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Globalization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -7,17 +9,13 @@ namespace MoeQuant.Kernels.Attention;
 /// libtorch's fused causal scaled-dot-product attention with an explicit softmax scale. TorchSharp 0.107 binds
 /// <c>scaled_dot_product_attention</c> without its <c>scale</c> argument, and pre-scaling the queries instead would add a
 /// rounding in bf16 that the fused kernels of transformers don't have; the ATen operator is reached through a one-line
-/// TorchScript function, compiled once per process.
+/// TorchScript function instead, compiled once per scale.
 /// </summary>
 public static class FusedAttention
 {
-    // TorchScript wants the source to end with a newline, which a raw string literal drops.
-    private const string Script = """
-        def causal(q: Tensor, k: Tensor, v: Tensor, scale: float):
-            return torch.scaled_dot_product_attention(q, k, v, None, 0.0, True, scale=scale)
-        """ + "\n";
-
-    private static readonly Lazy<jit.CompilationUnit> Compiled = new(() => jit.compile(Script));
+    // The scale is a literal of the script rather than an argument: TorchSharp marshals a double argument of
+    // CompilationUnit.invoke through a Scalar that the GC may free before the native call reads it.
+    private static readonly ConcurrentDictionary<double, Lazy<jit.CompilationUnit>> Compiled = new();
 
     /// <summary>softmax(q·kᵀ·<paramref name="scale"/> + causal mask)·v, per batch and head.</summary>
     /// <param name="query">[B, heads, T, d] bf16 or f32.</param>
@@ -31,7 +29,15 @@ public static class FusedAttention
         using var scope = NewDisposeScope();
         var width = value.shape[^1];
         var padded = width < query.shape[^1] ? nn.functional.pad(value, [0, query.shape[^1] - width]) : value;
-        var attended = Compiled.Value.invoke<Tensor>("causal", query, key, padded, scale);
+        var function = Compiled.GetOrAdd(scale, s => new Lazy<jit.CompilationUnit>(() => jit.compile(Script(s)))).Value;
+        var attended = function.invoke<Tensor>("causal", query, key, padded);
         return attended.narrow(-1, 0, width).MoveToOuterDisposeScope();
     }
+
+    // "R" prints the double so that it parses back to the same value; TorchScript wants a final newline.
+    private static string Script(double scale) =>
+        $"""
+        def causal(q: Tensor, k: Tensor, v: Tensor):
+            return torch.scaled_dot_product_attention(q, k, v, None, 0.0, True, scale={scale.ToString("R", CultureInfo.InvariantCulture)})
+        """ + "\n";
 }

@@ -36,35 +36,72 @@ internal static class MoeBlock
         return output.MoveToOuterDisposeScope();
     }
 
+    /// <summary>Tokens of the weighted sum converted to f32 at a time: bounds its temporary to ~1 GB at DeepSeek-V3's width.</summary>
+    private const long CombineChunkTokens = 4096;
+
     private static Tensor RoutedExperts(MoeWeights weights, Tensor x, RoutingDecision routing, LayerInputs inputs)
     {
         using var scope = NewDisposeScope();
-        var experts = weights.ExpertGateUp.shape[0];
+        var experts = (int)weights.ExpertGateUp.shape[0];
+        var width = weights.ExpertDown.shape[2];
+        var (tokens, hidden) = (x.shape[0], x.shape[1]);
         var k = routing.Indices.shape[1];
 
         // 1) sort the (token, slot) pairs by expert; a stable sort keeps each expert's tokens in token order.
         var slots = routing.Indices.reshape(-1);
         var order = slots.sort(stable: true).Indices;
-        var tokenOfSlot = order.div(k, rounding_mode: RoundingMode.floor);
-        var slotWeights = routing.Weights.reshape(-1).index_select(0, order);
         using var countsCpu = slots.bincount(null, experts).cpu();
         var counts = countsCpu.data<long>().ToArray();
-
-        // 2) one pass per expert over all of its tokens. Outputs are weighted in f32 and summed in f32, then rounded
-        //    once, as transformers' grouped experts do.
-        var sum = zeros([x.shape[0], x.shape[1]], ScalarType.Float32, x.device);
-        var offset = 0L;
+        var offsets = new long[experts + 1];
         for (var e = 0; e < experts; e++)
         {
-            using var expertScope = NewDisposeScope();
-            var tokens = tokenOfSlot.narrow(0, offset, counts[e]);
-            var rows = x.index_select(0, tokens);
-            var output = GatedMlp.Forward(rows, weights.ExpertGateUp[e], weights.ExpertDown[e], $"mlp.experts.{e}", inputs, e);
-            var weighted = output.to_type(ScalarType.Float32).mul_(slotWeights.narrow(0, offset, counts[e]).unsqueeze(1));
-            sum.index_add_(0, tokens, weighted, 1);
-            offset += counts[e];
+            offsets[e + 1] = offsets[e] + counts[e];
         }
 
-        return sum.to_type(x.dtype).MoveToOuterDisposeScope();
+        var rows = x.index_select(0, order.div(k, rounding_mode: RoundingMode.floor));
+
+        // 2) per expert one product over all of its rows, written straight into a buffer shared by all experts;
+        //    the activation runs once over every row in between.
+        var projected = empty([rows.shape[0], 2 * width], x.dtype, x.device);
+        for (var e = 0; e < experts; e++)
+        {
+            var expertRows = rows.narrow(0, offsets[e], counts[e]);
+            inputs.Emit($"mlp.experts.{e}.gate_proj", expertRows, e);
+            if (counts[e] > 0)
+            {
+                projected.narrow(0, offsets[e], counts[e]).addmm_(expertRows, weights.ExpertGateUp[e].t(), beta: 0, alpha: 1);
+            }
+        }
+
+        rows.Dispose();
+        var activated = nn.functional.silu(projected.narrow(1, 0, width)).mul_(projected.narrow(1, width, width));
+        projected.Dispose();
+        var outputs = empty([activated.shape[0], hidden], x.dtype, x.device);
+        for (var e = 0; e < experts; e++)
+        {
+            var expertRows = activated.narrow(0, offsets[e], counts[e]);
+            inputs.Emit($"mlp.experts.{e}.down_proj", expertRows, e);
+            if (counts[e] > 0)
+            {
+                outputs.narrow(0, offsets[e], counts[e]).addmm_(expertRows, weights.ExpertDown[e].t(), beta: 0, alpha: 1);
+            }
+        }
+
+        activated.Dispose();
+
+        // 3) back to (token, slot) order; each token's outputs weighted in f32, summed in f32 and rounded once, as
+        //    transformers' grouped experts do.
+        var bySlot = empty_like(outputs).index_copy_(0, order, outputs).view(tokens, k, hidden);
+        outputs.Dispose();
+        var combined = empty([tokens, hidden], x.dtype, x.device);
+        for (var start = 0L; start < tokens; start += CombineChunkTokens)
+        {
+            using var chunkScope = NewDisposeScope();
+            var length = Math.Min(CombineChunkTokens, tokens - start);
+            var weighted = bySlot.narrow(0, start, length).to_type(ScalarType.Float32).mul_(routing.Weights.narrow(0, start, length).unsqueeze(-1));
+            combined.narrow(0, start, length).copy_(weighted.sum(1));
+        }
+
+        return combined.MoveToOuterDisposeScope();
     }
 }
