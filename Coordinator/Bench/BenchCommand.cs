@@ -29,7 +29,14 @@ public static class BenchCommand
         var fp8 = new Command("fp8", "FP8 block dequantization throughput vs a device copy");
         fp8.SetAction(parseResult => Fp8Benchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device)));
 
-        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq, matmul, versus, fp8 };
+        var sequences = new Option<int>("--sequences") { Description = "Sequences per forward", DefaultValueFactory = _ => 8 };
+        var length = new Option<int>("--sequence-length") { Description = "Tokens per sequence", DefaultValueFactory = _ => 4096 };
+        var transformers = new Option<string?>("--transformers") { Description = "JSON Lines printed by tools/bench_hf_layer.py in the same call" };
+        var forward = new Command("forward", "One DeepSeek-V3 MoE layer forward vs transformers' layer") { sequences, length, transformers };
+        forward.SetAction(parseResult => ForwardLayerBenchmark.Run(
+            Recorder(parseResult, output), parseResult.GetValue(device), parseResult.GetValue(sequences), parseResult.GetValue(length), parseResult.GetValue(transformers)));
+
+        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq, matmul, versus, fp8, forward };
     }
 
     private static BenchRecorder Recorder(ParseResult parseResult, Option<string> output) =>

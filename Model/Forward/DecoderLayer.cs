@@ -1,0 +1,35 @@
+using static TorchSharp.torch;
+
+namespace MoeQuant.Model.Forward;
+
+/// <summary>One DeepSeek-V3 decoder layer: pre-norm attention and pre-norm MLP (dense or MoE), each with a residual.</summary>
+public static class DecoderLayer
+{
+    /// <summary>Runs the layer whose weights are <paramref name="weights"/>.</summary>
+    /// <param name="weights">The layer, loaded by <see cref="DecoderLayerWeights.Load"/>.</param>
+    /// <param name="hidden">[B, T, hidden] of <see cref="DecoderLayerWeights.DType"/>, on the weights' device.</param>
+    /// <param name="positions">[B, T] or [T] int64 position ids (0..T-1 for whole sequences); any device.</param>
+    /// <param name="capture">Optional callbacks for the linear units' inputs and the routing.</param>
+    /// <returns>[B, T, hidden], the layer output (the next layer's input).</returns>
+    public static Tensor Run(DecoderLayerWeights weights, Tensor hidden, Tensor positions, LayerCapture? capture = null)
+    {
+        if (hidden.dim() != 3 || hidden.shape[2] != weights.Config.HiddenSize)
+        {
+            throw new ArgumentException($"hidden must be [B, T, {weights.Config.HiddenSize}], got [{string.Join(", ", hidden.shape)}]", nameof(hidden));
+        }
+
+        using var scope = NewDisposeScope();
+        var config = weights.Config;
+        var inputs = new LayerInputs(weights, capture);
+        var (cos, sin) = weights.Rope.Angles(positions.to(weights.Device), weights.DType);
+
+        var normed = RmsNorm.Apply(hidden, weights.InputNorm, config.RmsNormEps);
+        var attended = hidden.add(MlaAttention.Forward(weights.Attention, config, weights.Rope, normed, cos, sin, inputs));
+
+        var mlpInput = RmsNorm.Apply(attended, weights.PostAttentionNorm, config.RmsNormEps).reshape(-1, config.HiddenSize);
+        var mlp = weights.Moe is { } moe
+            ? MoeBlock.Forward(moe, config, mlpInput, inputs)
+            : GatedMlp.Forward(weights.DenseMlp!, mlpInput, "mlp", inputs);
+        return attended.add(mlp.view(hidden.shape)).MoveToOuterDisposeScope();
+    }
+}

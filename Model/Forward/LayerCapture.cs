@@ -1,0 +1,29 @@
+using static TorchSharp.torch;
+
+namespace MoeQuant.Model.Forward;
+
+/// <summary>
+/// The input activations of one or more linear units of a decoder layer, as GPTQ needs them for the Hessian XᵀX.
+/// Units listed together read the same activations (q_a_proj with kv_a_proj_with_mqa, gate_proj with up_proj), so
+/// one Hessian serves them all.
+/// </summary>
+/// <param name="InputGroup">The <see cref="LinearUnit.InputGroup"/> of every unit in <paramref name="Units"/>.</param>
+/// <param name="Units">Unit names relative to the layer, e.g. <c>mlp.experts.5.gate_proj</c>.</param>
+/// <param name="Activations">[tokens, in_features] of the layer's compute dtype; for a routed expert only the tokens
+/// routed to it, in token order (possibly none). A view that is valid only during the callback: copy what you keep.</param>
+/// <param name="Expert">The routed expert these activations belong to, or null for every other unit.</param>
+public sealed record CapturedInput(string InputGroup, IReadOnlyList<string> Units, Tensor Activations, int? Expert)
+{
+    /// <summary>Number of token rows: the sample count the Hessian accumulates.</summary>
+    public long Tokens => Activations.shape[0];
+}
+
+/// <summary>What a <see cref="DecoderLayer.Run"/> reports besides its output.</summary>
+/// <param name="OnLinearInput">Called once per input group (and per routed expert, also those that got no tokens)
+/// with the activations its units read.</param>
+/// <param name="OnRouting">Called once per MoE layer run with the routing of every token ([B·T, k]).</param>
+/// <param name="RouterOptions">Router switches; null for DeepSeek-V3's full rule. Tests only.</param>
+public sealed record LayerCapture(
+    Action<CapturedInput>? OnLinearInput = null,
+    Action<RoutingDecision>? OnRouting = null,
+    RouterOptions? RouterOptions = null);

@@ -1,0 +1,107 @@
+using MoeQuant.Model.Config;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Model.Forward;
+
+/// <summary>The MLP of a MoE layer.</summary>
+/// <param name="RouterWeight">[experts, hidden] f32.</param>
+/// <param name="CorrectionBias">[experts] f32.</param>
+/// <param name="ExpertGateUp">[experts, 2·width, hidden]: each expert's gate_proj rows, then its up_proj rows.</param>
+/// <param name="ExpertDown">[experts, hidden, width].</param>
+/// <param name="Shared">The shared experts (one MLP n_shared_experts·width wide), or null when there are none.</param>
+internal sealed record MoeWeights(Tensor RouterWeight, Tensor CorrectionBias, Tensor ExpertGateUp, Tensor ExpertDown, GatedMlpWeights? Shared);
+
+/// <summary>
+/// DeepSeek-V3's MoE: routed experts weighted by the router, plus the shared experts. Tokens are sorted by expert and
+/// each expert runs once over all of its tokens (two matrix products), never token by token.
+/// </summary>
+internal static class MoeBlock
+{
+    /// <param name="weights">The layer's MoE weights.</param>
+    /// <param name="config">The model config (routing parameters).</param>
+    /// <param name="x">[tokens, hidden] of the compute dtype (the post-attention-normed hidden states).</param>
+    /// <param name="inputs">Receives routing and the experts' inputs.</param>
+    /// <returns>[tokens, hidden] of the compute dtype.</returns>
+    public static Tensor Forward(MoeWeights weights, DeepseekV3Config config, Tensor x, LayerInputs inputs)
+    {
+        using var scope = NewDisposeScope();
+        var routing = TopkRouter.Route(x, weights.RouterWeight, weights.CorrectionBias, config, inputs.Capture?.RouterOptions);
+        inputs.Capture?.OnRouting?.Invoke(routing);
+        var output = RoutedExperts(weights, x, routing, inputs);
+        if (weights.Shared is { } shared)
+        {
+            output = output.add(GatedMlp.Forward(shared, x, "mlp.shared_experts", inputs));
+        }
+
+        return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Tokens of the weighted sum converted to f32 at a time: bounds its temporary to ~1 GB at DeepSeek-V3's width.</summary>
+    private const long CombineChunkTokens = 4096;
+
+    private static Tensor RoutedExperts(MoeWeights weights, Tensor x, RoutingDecision routing, LayerInputs inputs)
+    {
+        using var scope = NewDisposeScope();
+        var experts = (int)weights.ExpertGateUp.shape[0];
+        var width = weights.ExpertDown.shape[2];
+        var (tokens, hidden) = (x.shape[0], x.shape[1]);
+        var k = routing.Indices.shape[1];
+
+        // 1) sort the (token, slot) pairs by expert; a stable sort keeps each expert's tokens in token order.
+        var slots = routing.Indices.reshape(-1);
+        var order = slots.sort(stable: true).Indices;
+        using var countsCpu = slots.bincount(null, experts).cpu();
+        var counts = countsCpu.data<long>().ToArray();
+        var offsets = new long[experts + 1];
+        for (var e = 0; e < experts; e++)
+        {
+            offsets[e + 1] = offsets[e] + counts[e];
+        }
+
+        var rows = x.index_select(0, order.div(k, rounding_mode: RoundingMode.floor));
+
+        // 2) per expert one product over all of its rows, written straight into a buffer shared by all experts;
+        //    the activation runs once over every row in between.
+        var projected = empty([rows.shape[0], 2 * width], x.dtype, x.device);
+        for (var e = 0; e < experts; e++)
+        {
+            var expertRows = rows.narrow(0, offsets[e], counts[e]);
+            inputs.Emit($"mlp.experts.{e}.gate_proj", expertRows, e);
+            if (counts[e] > 0)
+            {
+                projected.narrow(0, offsets[e], counts[e]).addmm_(expertRows, weights.ExpertGateUp[e].t(), beta: 0, alpha: 1);
+            }
+        }
+
+        rows.Dispose();
+        var activated = nn.functional.silu(projected.narrow(1, 0, width)).mul_(projected.narrow(1, width, width));
+        projected.Dispose();
+        var outputs = empty([activated.shape[0], hidden], x.dtype, x.device);
+        for (var e = 0; e < experts; e++)
+        {
+            var expertRows = activated.narrow(0, offsets[e], counts[e]);
+            inputs.Emit($"mlp.experts.{e}.down_proj", expertRows, e);
+            if (counts[e] > 0)
+            {
+                outputs.narrow(0, offsets[e], counts[e]).addmm_(expertRows, weights.ExpertDown[e].t(), beta: 0, alpha: 1);
+            }
+        }
+
+        activated.Dispose();
+
+        // 3) back to (token, slot) order; each token's outputs weighted in f32, summed in f32 and rounded once, as
+        //    transformers' grouped experts do.
+        var bySlot = empty_like(outputs).index_copy_(0, order, outputs).view(tokens, k, hidden);
+        outputs.Dispose();
+        var combined = empty([tokens, hidden], x.dtype, x.device);
+        for (var start = 0L; start < tokens; start += CombineChunkTokens)
+        {
+            using var chunkScope = NewDisposeScope();
+            var length = Math.Min(CombineChunkTokens, tokens - start);
+            var weighted = bySlot.narrow(0, start, length).to_type(ScalarType.Float32).mul_(routing.Weights.narrow(0, start, length).unsqueeze(-1));
+            combined.narrow(0, start, length).copy_(weighted.sum(1));
+        }
+
+        return combined.MoveToOuterDisposeScope();
+    }
+}
