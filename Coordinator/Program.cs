@@ -1,3 +1,4 @@
 using MoeQuant.Coordinator.Cli;
+using MoeQuant.Model.Checkpoint;
 
-return await MoeQuantCli.Build(new PendingSafetensorsReader()).Parse(args).InvokeAsync();
+return await MoeQuantCli.Build(new CheckpointHeaderReader()).Parse(args).InvokeAsync();

@@ -18,7 +18,25 @@ public static class BenchCommand
         var gptq = new Command("gptq-loop", "Fused GPTQ column loop vs a column-by-column torch loop") { batch };
         gptq.SetAction(parseResult => GptqLoopBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device), 8192, parseResult.GetValue(batch)));
 
-        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq };
+        var matmul = new Command("matmul", "3xTF32 batched products vs fp32");
+        matmul.SetAction(parseResult => MatmulBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device)));
+
+        var problems = new Option<string>("--problems") { Description = "Weights and Hessians written by tools/bench/moequant_reference_gptq.py", Required = true };
+        var baseline = new Option<string>("--moe-quant") { Description = "MoE-Quant's results (JSON Lines) from the same script", Required = true };
+        var versus = new Command("gptq", "GPTQ engine vs MoE-Quant on the same weights and Hessians") { problems, baseline };
+        versus.SetAction(parseResult => GptqBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device), parseResult.GetValue(problems)!, parseResult.GetValue(baseline)!));
+
+        var fp8 = new Command("fp8", "FP8 block dequantization throughput vs a device copy");
+        fp8.SetAction(parseResult => Fp8Benchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device)));
+
+        var sequences = new Option<int>("--sequences") { Description = "Sequences per forward", DefaultValueFactory = _ => 8 };
+        var length = new Option<int>("--sequence-length") { Description = "Tokens per sequence", DefaultValueFactory = _ => 4096 };
+        var transformers = new Option<string?>("--transformers") { Description = "JSON Lines printed by tools/bench_hf_layer.py in the same call" };
+        var forward = new Command("forward", "One DeepSeek-V3 MoE layer forward vs transformers' layer") { sequences, length, transformers };
+        forward.SetAction(parseResult => ForwardLayerBenchmark.Run(
+            Recorder(parseResult, output), parseResult.GetValue(device), parseResult.GetValue(sequences), parseResult.GetValue(length), parseResult.GetValue(transformers)));
+
+        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq, matmul, versus, fp8, forward };
     }
 
     private static BenchRecorder Recorder(ParseResult parseResult, Option<string> output) =>

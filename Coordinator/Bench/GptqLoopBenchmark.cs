@@ -1,4 +1,5 @@
 using MoeQuant.Kernels.Cuda;
+using MoeQuant.Kernels.LinearAlgebra;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,6 +14,7 @@ internal static class GptqLoopBenchmark
 {
     private const int GroupSize = 128;
     private const int Bits = 4;
+    private const int FactorBatch = 8;
 
     public static void Run(BenchRecorder recorder, int device, int tokens, int batch)
     {
@@ -23,8 +25,13 @@ internal static class GptqLoopBenchmark
             using var scope = NewDisposeScope();
             manual_seed(1234);
             var problem = Problem(cuda, rows, columns, tokens);
-            var factorMs = DeviceTimer.MedianMilliseconds(cuda, () => UpperFactor(problem.Hessian), warmup: 1, repetitions: 3);
-            var uhat = UpperFactor(problem.Hessian).unsqueeze(0);
+            var cusolverMs = DeviceTimer.MedianMilliseconds(cuda, () => CusolverUpperFactor(problem.Hessian), warmup: 1, repetitions: 3);
+            var factorMs = DeviceTimer.MedianMilliseconds(cuda, () => InverseCholesky.UpperFactorOfInverse(problem.Hessian), warmup: 1, repetitions: 3);
+            var hessians = problem.Hessian.expand(FactorBatch, -1, -1).contiguous();
+            var factorBatchMs = DeviceTimer.MedianMilliseconds(cuda, () => InverseCholesky.UpperFactorOfInverse(hessians), warmup: 1, repetitions: 3);
+            var upper = InverseCholesky.UpperFactorOfInverse(problem.Hessian);
+            var uhat = (upper / upper.diagonal().unsqueeze(1)).contiguous().unsqueeze(0);
+            var factorAgreement = ((upper - CusolverUpperFactor(problem.Hessian)).abs().max() / upper.abs().max()).item<float>();
 
             Tensor fusedCodes = null!;
             var wt = problem.Weight.t().contiguous().unsqueeze(0);
@@ -55,7 +62,10 @@ internal static class GptqLoopBenchmark
                     fusedBatchMsPerMatrix = batchMs / batch,
                     referenceMs,
                     speedupSingle = referenceMs / fusedMs,
+                    upperFactorCusolverMs = cusolverMs,
                     upperFactorMs = factorMs,
+                    upperFactorBatchMsPerMatrix = factorBatchMs / FactorBatch,
+                    upperFactorMaxRelativeDifference = factorAgreement,
                     codesDifferingFraction = differing.gt(0).to_type(ScalarType.Float64).mean().item<double>(),
                     maxCodeDifference = differing.max().item<int>(),
                     proxyLossFused = ProxyLoss(problem, fusedCodes[0]),
@@ -86,14 +96,12 @@ internal static class GptqLoopBenchmark
         return new GptqProblem(weight, hessian, scale.t().contiguous().unsqueeze(0), zero.t().contiguous().unsqueeze(0), group.unsqueeze(0));
     }
 
-    // Upper Cholesky factor of H⁻¹ as J·inv(chol(J H J))·J (PERFORMANCE.md), row-normalised to a unit diagonal.
-    private static Tensor UpperFactor(Tensor hessian)
+    // Baseline: the same factor through one cuSOLVER Cholesky and one triangular solve (PERFORMANCE.md's 20.7 ms route).
+    private static Tensor CusolverUpperFactor(Tensor hessian)
     {
-        var reversed = hessian.flip(0, 1);
-        var lower = linalg.cholesky(reversed);
+        var lower = linalg.cholesky(hessian.flip(0, 1));
         var inverse = linalg.solve_triangular(lower, eye(hessian.shape[0], device: hessian.device), upper: false);
-        var upper = inverse.flip(0, 1); // (J L J)⁻¹ = J L⁻¹ J is upper triangular and Uᵀ U = H⁻¹
-        return (upper / upper.diagonal().unsqueeze(1)).contiguous(); // the triangular solve's result is column-major
+        return inverse.flip(0, 1); // (J L J)⁻¹ = J L⁻¹ J is upper triangular and Uᵀ U = H⁻¹
     }
 
     private static Tensor ColumnLoop(Tensor wt, Tensor uhat, GptqProblem p)

@@ -25,9 +25,10 @@ public static class InspectCommand
         command.SetAction(parseResult =>
         {
             var dir = parseResult.GetValue(directory);
-            var (source, summary) = dir is null
-                ? ("built-in tiny model", CheckpointSummary.Create(TinyModelConfig.Load(), TinyModelConfig.TensorHeaders()))
-                : (dir.FullName, Summarize(dir, headerReader));
+            // Without a folder: the built-in tiny checkpoint, written to the user's cache on first use.
+            var folder = dir ?? new DirectoryInfo(TinyCheckpoint.EnsureWritten());
+            var source = dir is null ? $"built-in tiny model ({folder.FullName})" : folder.FullName;
+            var summary = Summarize(folder, headerReader);
             var output = parseResult.InvocationConfiguration.Output;
             if (parseResult.GetValue(json))
             {

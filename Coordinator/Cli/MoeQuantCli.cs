@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MoeQuant.Coordinator.Hosting;
 using MoeQuant.Model.Inspection;
 
 namespace MoeQuant.Coordinator.Cli;
@@ -7,13 +8,16 @@ namespace MoeQuant.Coordinator.Cli;
 public static class MoeQuantCli
 {
     /// <param name="headerReader">Lists a checkpoint's tensors for <c>inspect</c>: the safetensors reader, or synthetic headers in tests.</param>
-    public static RootCommand Build(ITensorHeaderReader headerReader)
+    /// <param name="workloads">Builds the maths of <c>quantize</c>; a fake in tests.</param>
+    public static RootCommand Build(ITensorHeaderReader headerReader, IWorkloadFactory? workloads = null)
     {
         var root = new RootCommand("MoeQuant: GPTQ quantization of DeepSeek-V3-family Mixture-of-Experts checkpoints")
         {
             InspectCommand.Create(headerReader),
+            TokenizeCommand.Create(),
             DoctorCommand.Create(),
             Bench.BenchCommand.Create(),
+            QuantizeCommand.Create(workloads ?? new PendingWorkloadFactory()),
         };
         UserErrorAction.Apply(root);
         return root;

@@ -9,15 +9,6 @@ namespace MoeQuant.Kernels.Cuda;
 /// </summary>
 public static class CublasGram
 {
-    private const int OpN = 0;
-    private const int OpT = 1;
-    private const int CudaR32F = 0;
-    private const int CudaR16BF = 14;
-    private const int ComputeType32F = 68;
-    private const int GemmDefault = -1;
-
-    private static readonly Dictionary<int, IntPtr> Handles = [];
-
     /// <summary>Adds α·XᵀX into <paramref name="hessian"/>.</summary>
     /// <param name="activations">X: (tokens, columns) bf16, contiguous, on a CUDA device.</param>
     /// <param name="hessian">H: (columns, columns) fp32, contiguous, same device; updated in place.</param>
@@ -42,34 +33,9 @@ public static class CublasGram
         // Row-major X (T×C) is column-major Xᵀ (C×T, ld C); H = Xᵀ·(Xᵀ)ᵀ is symmetric, so its layout needs no care.
         var beta = 1f;
         var x = DevicePointer.Of(activations);
-        Check(NativeMethods.cublasGemmEx(
-            Handle(device), OpN, OpT, columns, columns, tokens, &alpha,
-            x, CudaR16BF, columns, x, CudaR16BF, columns,
-            &beta, DevicePointer.Of(hessian), CudaR32F, columns, ComputeType32F, GemmDefault), "cublasGemmEx");
-    }
-
-    private static IntPtr Handle(int device)
-    {
-        lock (Handles)
-        {
-            if (!Handles.TryGetValue(device, out var handle))
-            {
-                NativeLibraryResolver.EnsureRegistered();
-                CudaContext.MakeCurrent(device);
-                Check(NativeMethods.cublasCreate(out handle), "cublasCreate");
-                Check(NativeMethods.cublasSetStream(handle, IntPtr.Zero), "cublasSetStream"); // libtorch's default stream
-                Handles[device] = handle;
-            }
-
-            return handle;
-        }
-    }
-
-    private static void Check(int status, string call)
-    {
-        if (status != 0)
-        {
-            throw new CudaException(call, status, $"CUBLAS_STATUS {status}");
-        }
+        Cublas.Check(NativeMethods.cublasGemmEx(
+            Cublas.Handle(device), Cublas.OpN, Cublas.OpT, columns, columns, tokens, &alpha,
+            x, Cublas.R16BF, columns, x, Cublas.R16BF, columns,
+            &beta, DevicePointer.Of(hessian), Cublas.R32F, columns, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmEx");
     }
 }

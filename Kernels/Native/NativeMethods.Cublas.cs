@@ -35,4 +35,30 @@ internal static partial class NativeMethods
         int ldc,
         int computeType,
         int algo);
+
+    [LibraryImport(CublasLibrary)]
+    internal static unsafe partial int cublasGemmStridedBatchedEx(
+        IntPtr handle,
+        int transa,
+        int transb,
+        int m,
+        int n,
+        int k,
+        float* alpha,
+        IntPtr a,
+        int aType,
+        int lda,
+        long strideA,
+        IntPtr b,
+        int bType,
+        int ldb,
+        long strideB,
+        float* beta,
+        IntPtr c,
+        int cType,
+        int ldc,
+        long strideC,
+        int batchCount,
+        int computeType,
+        int algo);
 }

@@ -50,12 +50,14 @@ public sealed class InspectCommandTests : IDisposable
     [Fact]
     public async Task Should_inspect_the_built_in_tiny_model_when_no_folder_is_given()
     {
-        var run = await CliRun.InvokeAsync(_reader, "inspect", "--json");
+        // End to end: the generated built-in checkpoint read back through the real safetensors reader.
+        var run = await CliRun.InvokeAsync(new CheckpointHeaderReader(), "inspect", "--json");
 
         Assert.Equal(0, run.ExitCode);
-        Assert.Empty(_reader.Requests);
         var summary = JsonSerializer.Deserialize<CheckpointSummary>(run.Output, CheckpointSummary.JsonOptions)!;
         Assert.Equal(562_832, summary.Total.Parameters);
+        Assert.Empty(summary.Check.Missing);
+        Assert.Empty(summary.Check.Mismatched);
     }
 
     [Fact]

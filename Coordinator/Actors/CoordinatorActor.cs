@@ -1,0 +1,290 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Event;
+using MoeQuant.Coordinator.Journal;
+using MoeQuant.Coordinator.Planning;
+using MoeQuant.Coordinator.Progress;
+using MoeQuant.Messages;
+
+namespace MoeQuant.Coordinator.Actors;
+
+/// <summary>
+/// Walks the model layer by layer: Planning → Loading → Calibrating → Reducing → Quantizing → Committing, one
+/// <c>Become</c> per phase. It plans from the registered devices, journals the plan before any work, and journals
+/// the layer only once its files are durable. A lost device or lost work makes it re-plan the layer on the devices
+/// left and redo it from its committed input.
+/// </summary>
+public sealed class CoordinatorActor : ReceiveActor
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly CoordinatorSettings _settings;
+    private readonly RunJournal _journal;
+    private readonly RunProgress _progress;
+    private readonly RunCompletion _completion;
+    private readonly Dictionary<DeviceId, IActorRef> _devices = [];
+    private readonly Dictionary<DeviceId, string> _incarnations = [];
+    private readonly Dictionary<string, long> _tokensByModule = [];
+    private readonly LayerTally _tally = new();
+    private LayerPlan _plan = null!;
+    private int _layer;
+    private int _attempt;
+
+    public CoordinatorActor(CoordinatorSettings settings, RunJournal journal, RunProgress progress, RunCompletion completion)
+    {
+        _settings = settings;
+        _journal = journal;
+        _progress = progress;
+        _completion = completion;
+        _layer = settings.StartLayer;
+        Waiting();
+    }
+
+    public static Props Props(CoordinatorSettings settings, RunJournal journal, RunProgress progress, RunCompletion completion) =>
+        Akka.Actor.Props.Create(() => new CoordinatorActor(settings, journal, progress, completion));
+
+    private sealed record Recorded(PlanId Plan) : INoSerializationVerificationNeeded;
+
+    private sealed record RecordFailed(Exception Error) : INoSerializationVerificationNeeded;
+
+    private sealed record RunRecorded : INoSerializationVerificationNeeded;
+
+    private void Waiting()
+    {
+        Receive<RegisterDevice>(m =>
+        {
+            Add(m, Sender);
+            if (_devices.Count >= _settings.ExpectedDevices)
+            {
+                _log.Info("{0} device(s) registered; starting at layer {1} of {2}", _devices.Count, _layer, _settings.Shape.Layers);
+                PlanLayer();
+            }
+        });
+    }
+
+    private void PlanLayer()
+    {
+        _plan = LayerPlanner.Plan(new PlanId(_layer, _attempt), _devices.Keys, _settings.Shape, _tokensByModule);
+        _tally.Reset(_plan);
+        Enter(LayerPhase.Planning);
+        _journal.RecordPlanAsync(_plan).PipeTo(Self, success: () => new Recorded(_plan.Id), failure: e => new RecordFailed(e));
+        Become(Planning);
+    }
+
+    private void Planning()
+    {
+        Common();
+        Receive<Recorded>(m => m.Plan == _plan.Id, _ =>
+        {
+            Broadcast(new LoadLayer(_plan));
+            Enter(LayerPhase.Loading);
+            Become(Loading);
+        });
+    }
+
+    private void Loading()
+    {
+        Common();
+        Receive<LayerLoaded>(m => m.Plan == _plan.Id, m =>
+        {
+            if (_tally.Loaded(m.Device))
+            {
+                foreach (var (device, shards) in _tally.ShardsByDevice)
+                {
+                    _devices[device].Tell(new CalibrateShards(_plan.Id, shards));
+                }
+
+                Enter(LayerPhase.Calibrating);
+                Become(Calibrating);
+            }
+        });
+    }
+
+    private void Calibrating()
+    {
+        Common();
+        Receive<UnitReduced>(m => m.Plan == _plan.Id, m => _tally.Reduced(m.Unit, m.Tokens));
+        Receive<ShardCalibrated>(m => m.Plan == _plan.Id, m =>
+        {
+            foreach (var group in m.Partials.GroupBy(p => _tally.Owner(p.Unit)))
+            {
+                _devices[group.Key].Tell(new ReducePartials(_plan.Id, [.. group]));
+            }
+
+            if (_tally.Calibrated(m.Shard))
+            {
+                Enter(LayerPhase.Reducing);
+                Become(Reducing);
+                QuantizeWhenReduced();
+            }
+        });
+    }
+
+    private void Reducing()
+    {
+        Common();
+        Receive<UnitReduced>(m => m.Plan == _plan.Id, m =>
+        {
+            _tally.Reduced(m.Unit, m.Tokens);
+            QuantizeWhenReduced();
+        });
+    }
+
+    private void QuantizeWhenReduced()
+    {
+        if (_tally.AllReduced)
+        {
+            Broadcast(new QuantizeUnits(_plan.Id));
+            Enter(LayerPhase.Quantizing);
+            Become(Quantizing);
+        }
+    }
+
+    private void Quantizing()
+    {
+        Common();
+        Receive<UnitQuantized>(m => m.Plan == _plan.Id, m =>
+        {
+            _progress.UnitDone();
+            if (m.Report.Fallback != QuantFallback.None)
+            {
+                _log.Warning("{0}: {1} after {2} retries (damping {3}) {4}", m.Report.Unit, m.Report.Fallback, m.Report.Retries, m.Report.Damping, m.Report.Error);
+            }
+
+            if (_tally.Quantized(m.Report, m.Result))
+            {
+                foreach (var (device, shards) in _tally.ShardsByDevice)
+                {
+                    _devices[device].Tell(new CommitShards(_plan.Id, shards, _tally.QuantizedRefs));
+                }
+
+                Enter(LayerPhase.Committing);
+                Become(Committing);
+            }
+        });
+    }
+
+    private void Committing()
+    {
+        Common();
+        Receive<ShardCommitted>(m => m.Plan == _plan.Id, m =>
+        {
+            if (_tally.Committed(m.Shard, m.Sha256))
+            {
+                _journal.RecordLayerAsync(_layer, _tally.Reports, _tally.ShardHashes)
+                    .PipeTo(Self, success: () => new Recorded(_plan.Id), failure: e => new RecordFailed(e));
+            }
+        });
+        Receive<Recorded>(m => m.Plan == _plan.Id, _ => LayerCommitted());
+    }
+
+    private void LayerCommitted()
+    {
+        Broadcast(new ReleaseLayer(_plan.Id, Committed: true));
+        foreach (var report in _tally.Reports)
+        {
+            _tokensByModule[report.Unit.Module] = _tokensByModule.GetValueOrDefault(report.Unit.Module) + report.Tokens;
+        }
+
+        var issues = _tally.Reports.Aggregate(QuantIssues.None, (all, r) => all | r.Issues);
+        var unquantized = _tally.Reports.Count(r => r.Fallback == QuantFallback.Unquantized);
+        _log.Info("Layer {0} quantized: loss={1:E2} units={2} samples={3} issues={4} unquantized={5}",
+            _layer, _tally.Reports.Where(r => !double.IsNaN(r.Loss)).Sum(r => r.Loss), _tally.Reports.Count, _settings.Shape.TotalTokens, issues, unquantized);
+        _progress.LayerDone(_layer);
+        _layer++;
+        _attempt = 0;
+        if (_layer < _settings.Shape.Layers)
+        {
+            PlanLayer();
+            return;
+        }
+
+        Enter(LayerPhase.Finished);
+        _journal.RecordRunDoneAsync(_settings.Shape.Layers).PipeTo(Self, success: () => new RunRecorded(), failure: e => new RecordFailed(e));
+        Become(() =>
+        {
+            Receive<RunRecorded>(_ => _completion.Complete(new RunOutcome(true, $"all {_settings.Shape.Layers} layers quantized")));
+            Receive<RecordFailed>(m => Stop($"writing the journal failed: {m.Error.GetBaseException().Message}"));
+            Receive<RegisterDevice>(m => Sender.Tell(new DeviceRegistered(m.Device)));
+        });
+    }
+
+    // Handlers every layer phase shares: membership changes and lost work, which all lead to a re-plan.
+    private void Common()
+    {
+        Receive<RegisterDevice>(m =>
+        {
+            var restarted = _incarnations.TryGetValue(m.Device, out var before) && before != m.Incarnation;
+            Add(m, Sender);
+            if (restarted)
+            {
+                // The device's node restarted and lost its part of the layer.
+                Replan($"{m.Device} restarted");
+            }
+        });
+        Receive<Terminated>(m =>
+        {
+            var lost = _devices.FirstOrDefault(d => d.Value.Equals(m.ActorRef)).Key;
+            if (lost is not null)
+            {
+                _devices.Remove(lost);
+                _incarnations.Remove(lost);
+                Replan($"{lost} stopped");
+            }
+        });
+        Receive<LayerWorkLost>(m => m.Plan == _plan.Id, m => Replan(m.Reason));
+        Receive<RecordFailed>(m => Stop($"writing the journal failed: {m.Error.GetBaseException().Message}"));
+    }
+
+    private void Replan(string reason)
+    {
+        Broadcast(new ReleaseLayer(_plan.Id, Committed: false));
+        _attempt++;
+        if (_attempt >= _settings.MaxLayerAttempts)
+        {
+            Stop($"layer {_layer} failed {_attempt} times; last: {reason}");
+        }
+        else if (_devices.Count == 0)
+        {
+            Stop($"no device left ({reason})");
+        }
+        else
+        {
+            _log.Warning("Re-planning layer {0} on {1} device(s): {2}", _layer, _devices.Count, reason);
+            PlanLayer();
+        }
+    }
+
+    private void Stop(string message)
+    {
+        _log.Error("Run stopped at layer {0}: {1}", _layer, message);
+        _completion.Complete(new RunOutcome(false, $"stopped at layer {_layer}: {message}"));
+        Become(() => Receive<object>(_ => { }));
+    }
+
+    private void Add(RegisterDevice registration, IActorRef node)
+    {
+        var device = registration.Device;
+        if (_devices.TryGetValue(device, out var old) && !old.Equals(node))
+        {
+            Context.Unwatch(old);
+        }
+
+        _devices[device] = Context.Watch(node);
+        _incarnations[device] = registration.Incarnation;
+        node.Tell(new DeviceRegistered(device));
+    }
+
+    private void Enter(LayerPhase phase)
+    {
+        _progress.Phase(_layer, phase, _settings.Shape.Layers > _layer ? _settings.Shape.Units[_layer].Length : 0, _devices.Count);
+        _log.Info("Layer {0}/{1}: {2} ({3})", _layer + 1, _settings.Shape.Layers, phase, _plan.Id);
+    }
+
+    private void Broadcast(object message)
+    {
+        foreach (var device in _plan.Devices.Where(_devices.ContainsKey))
+        {
+            _devices[device].Tell(message);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using System.Collections.Immutable;
+using MoeQuant.Messages;
+
+namespace MoeQuant.Coordinator.Actors;
+
+/// <summary>The coordinator's bookkeeping of one layer attempt: who has loaded, which shards and units are through
+/// each phase, and what the layer produced. Each method returns true when its phase is complete.</summary>
+internal sealed class LayerTally
+{
+    private readonly HashSet<DeviceId> _loaded = [];
+    private readonly HashSet<int> _calibrated = [];
+    private readonly Dictionary<UnitId, long> _reduced = [];
+    private readonly Dictionary<UnitId, UnitReport> _reports = [];
+    private readonly List<QuantizedRef> _quantized = [];
+    private readonly SortedDictionary<int, string> _committed = [];
+    private Dictionary<UnitId, DeviceId> _owners = [];
+    private LayerPlan _plan = null!;
+
+    public IReadOnlyList<(DeviceId Device, ImmutableArray<int> Shards)> ShardsByDevice { get; private set; } = [];
+
+    public bool AllReduced => _reduced.Count == _plan.Units.Length;
+
+    public IReadOnlyList<UnitReport> Reports => [.. _reports.Values];
+
+    public ImmutableArray<QuantizedRef> QuantizedRefs => [.. _quantized];
+
+    public IReadOnlyDictionary<int, string> ShardHashes => _committed;
+
+    public void Reset(LayerPlan plan)
+    {
+        _plan = plan;
+        _owners = plan.Units.ToDictionary(u => u.Unit, u => u.Device);
+        ShardsByDevice = plan.Shards.GroupBy(s => s.Device).Select(g => (g.Key, g.Select(s => s.Shard).Order().ToImmutableArray())).ToList();
+        _loaded.Clear();
+        _calibrated.Clear();
+        _reduced.Clear();
+        _reports.Clear();
+        _quantized.Clear();
+        _committed.Clear();
+    }
+
+    public DeviceId Owner(UnitId unit) => _owners[unit];
+
+    public bool Loaded(DeviceId device) => _loaded.Add(device) && _loaded.Count == _plan.Devices.Length;
+
+    public bool Calibrated(int shard) => _calibrated.Add(shard) && _calibrated.Count == _plan.Shards.Length;
+
+    public void Reduced(UnitId unit, long tokens) => _reduced[unit] = tokens;
+
+    public bool Quantized(UnitReport report, BulkRef? result)
+    {
+        if (!_reports.TryAdd(report.Unit, report))
+        {
+            return false;
+        }
+
+        if (result is not null)
+        {
+            _quantized.Add(new QuantizedRef(report.Unit, result));
+        }
+
+        return _reports.Count == _plan.Units.Length;
+    }
+
+    public bool Committed(int shard, string sha256) => _committed.TryAdd(shard, sha256) && _committed.Count == _plan.Shards.Length;
+}

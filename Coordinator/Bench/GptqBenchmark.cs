@@ -1,0 +1,65 @@
+using System.Text.Json;
+using MoeQuant.Kernels.Cuda;
+using MoeQuant.Kernels.Gptq;
+using MoeQuant.Kernels.Quantization;
+using MoeQuant.Model.Checkpoint;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Coordinator.Bench;
+
+/// <summary>
+/// MoeQuant's GPTQ engine on the very weights and Hessians MoE-Quant quantized in the same device call
+/// (tools/bench/moequant_reference_gptq.py writes both the problems and its results): time, proxy loss and code agreement.
+/// </summary>
+internal static class GptqBenchmark
+{
+    public static void Run(BenchRecorder recorder, int device, string problemsPath, string moeQuantResultsPath)
+    {
+        var cuda = new Device(DeviceType.CUDA, device);
+        backends.cuda.matmul.allow_tf32 = false;
+        using var problems = SafetensorsFile.Open(problemsPath);
+        foreach (var line in File.ReadLines(moeQuantResultsPath).Where(l => l.Length > 0))
+        {
+            using var scope = NewDisposeScope();
+            var baseline = JsonDocument.Parse(line).RootElement;
+            var (rows, columns) = (baseline.GetProperty("rows").GetInt32(), baseline.GetProperty("columns").GetInt32());
+            var (order, scale) = (baseline.GetProperty("order").GetString()!, baseline.GetProperty("scale").GetString()!);
+            var weight = problems.ReadTensorCopy($"weight_{rows}x{columns}").to(cuda).to_type(ScalarType.Float32);
+            var hessian = Hessian.FromMatrix(problems.ReadTensorCopy($"hessian_{rows}x{columns}").to(cuda), baseline.GetProperty("tokens").GetInt64());
+            var options = new GptqOptions
+            {
+                Bits = baseline.GetProperty("bits").GetInt32(),
+                GroupSize = baseline.GetProperty("groupSize").GetInt32(),
+                RelDamp = baseline.GetProperty("relDamp").GetDouble(),
+                Order = order == "activation" ? QuantizationOrder.Activation : QuantizationOrder.Default,
+                Scale = scale == "mse" ? ScaleSearch.Mse : ScaleSearch.AbsMax,
+            };
+
+            QuantResult result = null!;
+            var ms = DeviceTimer.MedianMilliseconds(cuda, () => result = Gptq.Quantize($"bench.{rows}x{columns}", weight, hessian, options), warmup: 1, repetitions: 5);
+            var theirCodes = problems.ReadTensorCopy($"codes_{rows}x{columns}_{order}_{scale}").to(cuda).to_type(ScalarType.Int32);
+            var ourCodes = result.Codes.to_type(ScalarType.Int32) + (1 << (options.Bits - 1)); // signed → MoE-Quant's unsigned
+            var difference = (ourCodes - theirCodes).abs();
+            var moeQuantMs = baseline.GetProperty("moeQuantMs").GetDouble();
+            var moeQuantLoss = baseline.GetProperty("moeQuantProxyLoss").GetDouble();
+            recorder.Record(
+                "gptq-vs-moe-quant",
+                new { rows, columns, order, scale, options.Bits, options.GroupSize, options.RelDamp, tokens = hessian.Tokens, baseline = "MoE-Quant src/gptq.py (Triton loop, CUDA graph), same weights and Hessian" },
+                new
+                {
+                    oursMs = ms,
+                    moeQuantMs,
+                    speedup = moeQuantMs / ms,
+                    oursProxyLoss = result.GptqLoss,
+                    moeQuantProxyLoss = moeQuantLoss,
+                    lossRatio = result.GptqLoss / moeQuantLoss,
+                    oursRoundToNearestLoss = result.RtnLoss,
+                    moeQuantRoundToNearestLoss = baseline.GetProperty("roundToNearestProxyLoss").GetDouble(),
+                    codesDifferingFraction = difference.gt(0).to_type(ScalarType.Float64).mean().item<double>(),
+                    maxCodeDifference = difference.max().item<int>(),
+                });
+            result.Dispose();
+        }
+    }
+}

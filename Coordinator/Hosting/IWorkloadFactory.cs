@@ -1,0 +1,24 @@
+using MoeQuant.GpuNode.Durability;
+using MoeQuant.GpuNode.Workload;
+
+namespace MoeQuant.Coordinator.Hosting;
+
+/// <summary>The model a run quantizes, as far as the run's identity goes.</summary>
+/// <param name="Name">Short name for the default save_dir, e.g. "DeepSeek-V3" or "tiny-deepseek-v3".</param>
+/// <param name="Hash">Fingerprint of the checkpoint (config and tensor headers), stored in run.json; a resume against a
+/// different model is refused.</param>
+public sealed record ModelIdentity(string Name, string Hash);
+
+/// <summary>Builds the numerical side of a run from its settings; the seam where the real maths plugs in.</summary>
+public interface IWorkloadFactory
+{
+    /// <summary>Reads just enough of the model to name and fingerprint it; throws <c>UserInputException</c> when the
+    /// model is missing or not a DeepSeek-V3 checkpoint.</summary>
+    ModelIdentity Describe(QuantizeSettings settings);
+
+    /// <summary>Builds the workload, writing into <paramref name="layout"/>.</summary>
+    ILayerWorkload Create(QuantizeSettings settings, RunLayout layout);
+}
+
+/// <summary>Every application setting of one run, bound and validated.</summary>
+public sealed record QuantizeSettings(ModelOptions Model, CalibrationOptions Calibration, GptqSettings Gptq, RunOptions Run);

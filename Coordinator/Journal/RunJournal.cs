@@ -1,0 +1,104 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using MoeQuant.GpuNode.Durability;
+using MoeQuant.Messages;
+
+namespace MoeQuant.Coordinator.Journal;
+
+/// <summary>
+/// save_dir/journal.jsonl: one JSON line per step (a layer's plan before its work starts, a layer's commit after its
+/// files are durable, the run's end). Each line is appended and flushed to disk before the step counts as done; a line
+/// torn by a crash is ignored when reading. Appends run off the caller's thread (the coordinator pipes the task).
+/// </summary>
+public sealed class RunJournal(RunLayout layout)
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter() },
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+    };
+
+    private readonly Lock _append = new();
+
+    /// <summary>Records the plan of a layer attempt.</summary>
+    public Task RecordPlanAsync(LayerPlan plan) => AppendAsync(new JsonObject
+    {
+        ["event"] = "plan",
+        ["layer"] = plan.Id.Layer,
+        ["attempt"] = plan.Id.Attempt,
+        ["shards"] = new JsonObject(plan.Shards.Select(s => KeyValuePair.Create($"{s.Shard}", (JsonNode?)s.Device.ToString()))),
+        ["units"] = new JsonObject(plan.Units.Select(u => KeyValuePair.Create(u.Unit.Module, (JsonNode?)u.Device.ToString()))),
+    });
+
+    /// <summary>Writes the layer's summary file atomically, then records the layer as done with the file's hash.</summary>
+    public Task RecordLayerAsync(int layer, IReadOnlyList<UnitReport> units, IReadOnlyDictionary<int, string> shardHashes) => Task.Run(() =>
+    {
+        var summary = new LayerSummary(
+            layer,
+            [.. units.OrderBy(u => u.Unit.Module, StringComparer.Ordinal)],
+            shardHashes.OrderBy(s => s.Key).Select(s => new ShardHash(s.Key, s.Value)).ToList());
+        var sha = AtomicFile.WriteAllBytes(layout.LayerFile(layer), JsonSerializer.SerializeToUtf8Bytes(summary, Json));
+        return AppendAsync(new JsonObject { ["event"] = "layer", ["layer"] = layer, ["sha256"] = sha });
+    });
+
+    /// <summary>Records that every layer is done.</summary>
+    public Task RecordRunDoneAsync(int layers) => AppendAsync(new JsonObject { ["event"] = "done", ["layers"] = layers });
+
+    /// <summary>How far the journal says the run got: the number of leading layers whose commit line is present and
+    /// whose summary file still has the recorded hash. The run resumes at that layer.</summary>
+    public static int LayersDone(RunLayout layout)
+    {
+        if (!File.Exists(layout.JournalFile))
+        {
+            return 0;
+        }
+
+        var committed = new Dictionary<int, string>();
+        foreach (var entry in File.ReadLines(layout.JournalFile).Select(Parse))
+        {
+            if (entry is not null && (string?)entry["event"] == "layer")
+            {
+                committed[(int)entry["layer"]!] = (string)entry["sha256"]!;
+            }
+        }
+
+        var done = 0;
+        while (committed.TryGetValue(done, out var sha) && File.Exists(layout.LayerFile(done)) && AtomicFile.Sha256Of(layout.LayerFile(done)) == sha)
+        {
+            done++;
+        }
+
+        return done;
+    }
+
+    private static JsonNode? Parse(string line)
+    {
+        try
+        {
+            return JsonNode.Parse(line);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private Task AppendAsync(JsonObject entry) => Task.Run(() =>
+    {
+        var bytes = Encoding.UTF8.GetBytes(entry.ToJsonString() + "\n");
+        lock (_append)
+        {
+            using var file = new FileStream(layout.JournalFile, FileMode.Append, FileAccess.Write, FileShare.Read);
+            file.Write(bytes);
+            file.Flush(flushToDisk: true);
+        }
+    });
+
+    private sealed record LayerSummary(int Layer, IReadOnlyList<UnitReport> Units, IReadOnlyList<ShardHash> Shards);
+
+    private sealed record ShardHash(int Shard, string Sha256);
+}

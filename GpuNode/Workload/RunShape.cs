@@ -1,0 +1,19 @@
+using System.Collections.Immutable;
+using MoeQuant.Messages;
+
+namespace MoeQuant.GpuNode.Workload;
+
+/// <summary>What the coordinator plans over: the run's layers, calibration shards and quantization units.</summary>
+/// <param name="ShardTokens">Tokens of each calibration shard (its index is the shard number).</param>
+/// <param name="Units">For each layer, its units in the order the workload calibrates them.</param>
+public sealed record RunShape(ImmutableArray<long> ShardTokens, ImmutableArray<ImmutableArray<UnitId>> Units)
+{
+    /// <summary>Number of decoder layers to quantize.</summary>
+    public int Layers => Units.Length;
+
+    /// <summary>Number of calibration shards.</summary>
+    public int Shards => ShardTokens.Length;
+
+    /// <summary>Calibration tokens per layer pass.</summary>
+    public long TotalTokens => ShardTokens.Sum();
+}

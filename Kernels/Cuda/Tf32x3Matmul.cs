@@ -1,0 +1,77 @@
+using MoeQuant.Kernels.Native;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Kernels.Cuda;
+
+/// <summary>
+/// fp32-accurate batched matrix products on TF32 tensor cores: each operand is split into a TF32 part and a remainder
+/// (Cuda/SplitTf32.cu) and C = Ahi·Bhi + Ahi·Blo + Alo·Bhi, three cuBLAS products with TF32 compute chosen per call, so
+/// the process-wide TF32 switch stays off for everything else. About 3× the speed of plain fp32 products on Hopper with
+/// an error near fp32 rounding.
+/// </summary>
+public static class Tf32x3Matmul
+{
+    /// <summary>Batched product.</summary>
+    /// <param name="a">(E, m, k) or (1, m, k) fp32 CUDA; a batch of 1 is shared by every product.</param>
+    /// <param name="b">(E, k, n) or (1, k, n) fp32 CUDA, same device.</param>
+    /// <returns>(E, m, n) fp32 contiguous.</returns>
+    public static unsafe Tensor Bmm(Tensor a, Tensor b)
+    {
+        var (m, k, n) = ((int)a.shape[1], (int)a.shape[2], (int)b.shape[2]);
+        var batch = (int)Math.Max(a.shape[0], b.shape[0]);
+        if (a.dtype != ScalarType.Float32 || b.dtype != ScalarType.Float32 || b.shape[1] != k
+            || (a.shape[0] != batch && a.shape[0] != 1) || (b.shape[0] != batch && b.shape[0] != 1))
+        {
+            throw new ArgumentException($"expected (E,m,k)·(E,k,n) fp32, got {a.dtype}[{string.Join(",", a.shape)}]·{b.dtype}[{string.Join(",", b.shape)}]");
+        }
+
+        var device = a.device.index;
+        var (aHi, aLo) = Split(a.contiguous(), device);
+        var (bHi, bLo) = Split(b.contiguous(), device);
+        var c = empty(batch, m, n, dtype: ScalarType.Float32, device: a.device);
+        if (batch == 0 || m == 0 || n == 0)
+        {
+            return c;
+        }
+
+        // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: pass B first with the dimensions swapped.
+        var one = 1f;
+        var zero = 0f;
+        var handle = Cublas.Handle(device);
+        var terms = new[] { (bHi, aHi, zero), (bLo, aHi, one), (bHi, aLo, one) };
+        var strideA = a.shape[0] == 1 ? 0L : (long)m * k; // stride 0 reuses one matrix for the whole batch
+        var strideB = b.shape[0] == 1 ? 0L : (long)k * n;
+        foreach (var (left, right, beta) in terms)
+        {
+            var betaValue = beta;
+            Cublas.Check(NativeMethods.cublasGemmStridedBatchedEx(
+                handle, Cublas.OpN, Cublas.OpN, n, m, k, &one,
+                DevicePointer.Of(left), Cublas.R32F, n, strideB,
+                DevicePointer.Of(right), Cublas.R32F, k, strideA,
+                &betaValue, DevicePointer.Of(c), Cublas.R32F, n, (long)m * n,
+                batch, Cublas.Compute32FFastTf32, Cublas.GemmDefault), "cublasGemmStridedBatchedEx");
+        }
+
+        foreach (var t in new[] { aHi, aLo, bHi, bLo })
+        {
+            t.Dispose();
+        }
+
+        return c;
+    }
+
+    private static (Tensor Hi, Tensor Lo) Split(Tensor x, int device)
+    {
+        var hi = empty_like(x);
+        var lo = empty_like(x);
+        var count = x.numel();
+        if (count > 0)
+        {
+            var blocks = (uint)Math.Min(65535, (count + 255) / 256);
+            CudaModuleCache.Get(device, "SplitTf32", "split_tf32").Launch((blocks, 1u, 1u), (256u, 1u, 1u), 0, KernelArgument.Of(x), KernelArgument.Of(hi), KernelArgument.Of(lo), count);
+        }
+
+        return (hi, lo);
+    }
+}

@@ -1,0 +1,91 @@
+using MoeQuant.Kernels.Cuda;
+using MoeQuant.Kernels.Quantization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Kernels.Gptq;
+
+/// <summary>The block-wise GPTQ column loop with lazy batched updates (MoE-Quant <c>gptq_loop_graph</c>, direct path).</summary>
+internal static class GptqLoop
+{
+    /// <summary>Quantizes every column in processing order, feeding each column's error forward.</summary>
+    /// <param name="working">(columns, rows) float32: the weight transposed, in processing order. Overwritten.</param>
+    /// <param name="factor">(columns, columns) float32 Û from <see cref="HessianFactorization"/>, processing order.</param>
+    /// <param name="groups">Scales per processing position.</param>
+    /// <param name="spec">The quantizer.</param>
+    /// <param name="blockSize">Columns per lazy-update block, already aligned to the groups.</param>
+    /// <returns>(columns, rows) float32 unsigned codes in processing order.</returns>
+    public static Tensor Run(Tensor working, Tensor factor, ColumnGroups groups, QuantizerSpec spec, int blockSize)
+    {
+        // On a GPU, static groups go through the fused kernel (same arithmetic, one launch per block); dynamic groups
+        // refit scales inside the loop, which the kernel does not do, so they stay on this loop.
+        if (working.device_type == DeviceType.CUDA && groups.Contiguous && blockSize <= FusedBlockLimit)
+        {
+            return Fused(working, factor, groups, spec, blockSize);
+        }
+
+        var columns = (int)working.shape[0];
+        var codes = zeros_like(working);
+        for (var i1 = 0; i1 < columns; i1 += blockSize)
+        {
+            using var block = NewDisposeScope();
+            var i2 = Math.Min(i1 + blockSize, columns);
+            var errors = empty(i2 - i1, working.shape[1], ScalarType.Float32, working.device);
+            for (var j = i1; j < i2; j++)
+            {
+                // 1) a dynamic group is fitted when its first column comes up, on fully updated columns.
+                groups.FitIfGroupStarts(j, working);
+                var (scale, zero) = groups.At(j);
+                var w = working[j];
+                // 2) quantize; the error is taken against the value rounded to the scale dtype, the value inference will
+                //    use, so storage rounding is fed back too (MoE-Quant: E = dequant − w).
+                var q = GroupQuantizer.Quantize(w, scale, zero, spec);
+                codes[j].copy_(q);
+                var error = errors[j - i1];
+                error.copy_(GroupQuantizer.Dequantize(q, scale, zero, spec)).sub_(w);
+                // 3) rank-1 update of the rest of the block: W[k] += Û[j,k]·E_j, the paper's δ = −(w−q)/[H⁻¹]_jj·H⁻¹_j,k.
+                var rest = i2 - j - 1;
+                if (rest > 0)
+                {
+                    working.narrow(0, j + 1, rest).addr_(factor[j].narrow(0, j + 1, rest), error);
+                }
+            }
+
+            // 4) one GEMM carries the block's errors to every later column: W[i2:] += Û[i1:i2, i2:]ᵀ · E.
+            var tail = columns - i2;
+            if (tail > 0)
+            {
+                working.narrow(0, i2, tail).addmm_(factor.narrow(0, i1, i2 - i1).narrow(1, i2, tail).t(), errors);
+            }
+        }
+
+        return codes;
+    }
+
+    private const int FusedBlockLimit = 128;
+
+    private static Tensor Fused(Tensor working, Tensor factor, ColumnGroups groups, QuantizerSpec spec, int blockSize)
+    {
+        using var scope = NewDisposeScope();
+        var rounding = spec.ScaleDtype == ScalarType.BFloat16 ? FusedGptqLoop.Rounding.BFloat16
+            : spec.ScaleDtype == ScalarType.Float16 ? FusedGptqLoop.Rounding.Float16
+            : FusedGptqLoop.Rounding.None;
+        var wt = working.is_contiguous() ? working.unsqueeze(0) : working.contiguous().unsqueeze(0);
+        var codes = FusedGptqLoop.Run(
+            wt,
+            factor.contiguous().unsqueeze(0),
+            groups.Scale.contiguous().unsqueeze(0),
+            groups.Zero.contiguous().unsqueeze(0),
+            groups.GroupAtPosition(working.device).unsqueeze(0),
+            spec.Bits,
+            blockSize,
+            spec.Rounding == CodeRounding.HalfUp,
+            rounding);
+        if (!working.is_contiguous())
+        {
+            working.copy_(wt.squeeze(0));
+        }
+
+        return codes.squeeze(0).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+}

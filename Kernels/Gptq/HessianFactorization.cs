@@ -1,0 +1,53 @@
+using MoeQuant.Kernels.LinearAlgebra;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Kernels.Gptq;
+
+/// <summary>The damped inverse-Hessian factor that drives GPTQ's error feedback.</summary>
+internal static class HessianFactorization
+{
+    /// <summary>
+    /// Û: rows of the upper Cholesky factor U of <c>(H + λI)⁻¹ = UᵀU</c>, each divided by its diagonal, with
+    /// <c>λ = relDamp · mean(diag H)</c>; on failure λ grows 10× up to <paramref name="retries"/> times.
+    /// </summary>
+    /// <param name="hessian">(columns, columns) float32, symmetric, positive diagonal, in processing order.</param>
+    /// <param name="relDamp">First relative damping.</param>
+    /// <param name="retries">Extra attempts, each with 10× the damping.</param>
+    /// <returns>Û (columns, columns) float32, upper with unit diagonal, and the damping used; null Û when none worked.</returns>
+    public static (Tensor? Factor, double RelDamp) Factorize(Tensor hessian, double relDamp, int retries)
+    {
+        var meanDiagonal = hessian.diagonal().mean();
+        var rel = relDamp;
+        for (var attempt = 0; attempt <= retries; attempt++, rel = relDamp * Math.Pow(10, attempt))
+        {
+            using var scope = NewDisposeScope();
+            // 1) damping on the diagonal, after dead columns got their 1 (MoE-Quant _get_hessian_inverse).
+            var damped = hessian.clone();
+            damped.diagonal().add_(meanDiagonal * rel);
+            // 2) U with H⁻¹ = UᵀU, as J·L⁻¹·J for J H J = L Lᵀ (J the reversal).
+            Tensor upper;
+            try
+            {
+                upper = InverseCholesky.UpperFactorOfInverse(damped);
+            }
+            catch (NotPositiveDefiniteException)
+            {
+                continue;
+            }
+
+            // 3) unit diagonal, so the loop's update is W[k] += Û[j,k]·(q_j − w_j) with no division. The diagonal is
+            //    copied first: dividing by a view of itself would turn it into 1 before the rest of its row is divided.
+            upper.div_(upper.diagonal().clone().unsqueeze(1));
+            // 4) a factorization that succeeded on pivots near zero can still overflow; treat it as a failure.
+            if (!upper.isfinite().all().item<bool>())
+            {
+                continue;
+            }
+
+            return (upper.MoveToOuterDisposeScope(), rel);
+        }
+
+        return (null, relDamp * Math.Pow(10, retries));
+    }
+}

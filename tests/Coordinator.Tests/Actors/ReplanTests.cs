@@ -1,0 +1,78 @@
+using MoeQuant.Coordinator.Actors;
+using MoeQuant.Coordinator.Journal;
+using MoeQuant.Coordinator.Progress;
+using MoeQuant.Coordinator.Tests.Pipeline;
+using MoeQuant.GpuNode.Actors;
+using MoeQuant.GpuNode.Durability;
+using MoeQuant.GpuNode.Execution;
+using MoeQuant.GpuNode.Tests.Fakes;
+using MoeQuant.Kernels.Cuda;
+using Xunit.Abstractions;
+
+namespace MoeQuant.Coordinator.Tests.Actors;
+
+/// <summary>The coordinator and real GpuNodes on fault-injecting executors: lost devices and lost work make the
+/// coordinator redo the layer from its committed input, and the output stays what a clean run writes.</summary>
+public sealed class ReplanTests(ITestOutputHelper output) : Akka.TestKit.Xunit2.TestKit(TestAkka.Config, nameof(ReplanTests), output)
+{
+    private readonly SaveDirs _dirs = new();
+    private readonly List<FaultyExecutor> _executors = [];
+
+    [Fact]
+    public async Task Should_replan_the_layer_on_the_remaining_devices_when_a_device_context_is_corrupted()
+    {
+        var clean = await Run("clean", devices: 3);
+        var faulty = await Run("corrupted", devices: 3, e => e.Device == "cpu:1"
+            ? e.Fail(j => j.Kind == GpuJobKind.Calibrate && j.Layer == 1, () => new GpuContextCorruptedException("cuLaunchKernel", 700, "CUDA_ERROR_ILLEGAL_ADDRESS"), times: 1)
+            : e);
+
+        Assert.True(faulty.Outcome.Succeeded, faulty.Outcome.Message);
+        Assert.Contains("\"event\":\"plan\",\"layer\":1,\"attempt\":1", faulty.Journal, StringComparison.Ordinal);
+        Assert.DoesNotContain("cpu:1", faulty.Journal.Split('\n').Last(l => l.Contains("\"attempt\":1", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Equal(SaveDirs.Outputs(clean.Dir), SaveDirs.Outputs(faulty.Dir));
+    }
+
+    [Fact]
+    public async Task Should_redo_the_layer_when_a_unit_actor_fails_with_its_partial_sums()
+    {
+        var clean = await Run("clean", devices: 2);
+        var faulty = await Run("lost", devices: 2, e => e.Fail(j => j.Kind == GpuJobKind.Reduce && j.Layer == 2, () => new IOException("disk full"), times: 1));
+
+        Assert.True(faulty.Outcome.Succeeded, faulty.Outcome.Message);
+        Assert.Contains("\"event\":\"plan\",\"layer\":2,\"attempt\":1", faulty.Journal, StringComparison.Ordinal);
+        Assert.Equal(SaveDirs.Outputs(clean.Dir), SaveDirs.Outputs(faulty.Dir));
+    }
+
+    [Fact]
+    public async Task Should_stop_the_run_and_keep_finished_layers_when_no_device_is_left()
+    {
+        var run = await Run("dead", devices: 1, e => e.Fail(j => j.Kind == GpuJobKind.Calibrate && j.Layer == 1, () => new GpuContextCorruptedException("cuLaunchKernel", 700, "CUDA_ERROR_ILLEGAL_ADDRESS")));
+
+        Assert.False(run.Outcome.Succeeded);
+        Assert.Contains("no device left", run.Outcome.Message, StringComparison.Ordinal);
+        Assert.Equal(1, RunJournal.LayersDone(new RunLayout(run.Dir)));
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        _executors.ForEach(e => e.Dispose());
+        _dirs.Dispose();
+    }
+
+    private async Task<(string Dir, RunOutcome Outcome, string Journal)> Run(string name, int devices, Func<FaultyExecutor, FaultyExecutor>? faults = null)
+    {
+        var layout = new RunLayout(_dirs.New(name));
+        Directory.CreateDirectory(layout.SaveDir);
+        var workload = new FakeWorkload(layout);
+        var executors = Enumerable.Range(0, devices).Select(i => (faults ?? (e => e))(new FaultyExecutor($"cpu:{i}"))).ToList();
+        _executors.AddRange(executors);
+        var completion = new RunCompletion();
+        var settings = new CoordinatorSettings(workload.Shape, StartLayer: 0, devices, MaxLayerAttempts: 4);
+        var coordinator = Sys.ActorOf(CoordinatorActor.Props(settings, new RunJournal(layout), new RunProgress(workload.Shape.Layers, 0, workload.Shape.TotalTokens), completion), $"coordinator-{name}");
+        var node = new NodeSettings(0.01, 10, 16, OffloadActivations: false, TimeSpan.FromSeconds(1));
+        Sys.ActorOf(GpuNodeSupervisor.Props([.. executors], workload, new BulkStore(), node, coordinator), $"devices-{name}");
+        var outcome = await completion.Outcome.WaitAsync(TimeSpan.FromSeconds(60));
+        return (layout.SaveDir, outcome, await File.ReadAllTextAsync(layout.JournalFile));
+    }
+}

@@ -1,0 +1,31 @@
+namespace MoeQuant.Coordinator.Tests.Pipeline;
+
+/// <summary>Temporary save_dirs and the comparison of what runs wrote.</summary>
+internal sealed class SaveDirs : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("moequant-pipeline-").FullName;
+
+    /// <summary>A HOCON file that turns serialize-messages on, for --config.</summary>
+    public string SerializeMessagesConf
+    {
+        get
+        {
+            var path = Path.Combine(_root, "serialize.conf");
+            File.WriteAllText(path, "akka.actor.serialize-messages = on\n");
+            return path;
+        }
+    }
+
+    public string New(string name) => Path.Combine(_root, name);
+
+    /// <summary>Every output file (state, layer summaries, run.json) by relative path with its bytes; the journal and
+    /// logs, which record when and where things ran, are left out.</summary>
+    public static SortedDictionary<string, string> Outputs(string saveDir) => new(
+        Directory.EnumerateFiles(saveDir, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(saveDir, f))
+            .Where(f => f != "journal.jsonl" && !f.StartsWith("logs", StringComparison.Ordinal))
+            .ToDictionary(f => f, f => Convert.ToHexString(File.ReadAllBytes(Path.Combine(saveDir, f)))),
+        StringComparer.Ordinal);
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+}

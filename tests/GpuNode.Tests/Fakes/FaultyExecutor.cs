@@ -1,0 +1,52 @@
+using MoeQuant.GpuNode.Execution;
+
+namespace MoeQuant.GpuNode.Tests.Fakes;
+
+/// <summary>A device thread that fails chosen jobs on demand: each rule throws its exception for the next
+/// <c>times</c> jobs that match, instead of running them.</summary>
+public sealed class FaultyExecutor(string device) : IGpuExecutor
+{
+    private readonly DeviceThreadExecutor _inner = new(device);
+    private readonly List<Rule> _rules = [];
+    private readonly Lock _lock = new();
+
+    public string Device => _inner.Device;
+
+    /// <summary>Every job this executor was given, in order, with whether it failed.</summary>
+    public List<(GpuJob Job, bool Failed)> Jobs { get; } = [];
+
+    public FaultyExecutor Fail(Func<GpuJob, bool> when, Func<Exception> error, int times = int.MaxValue)
+    {
+        lock (_lock)
+        {
+            _rules.Add(new Rule(when, error) { Left = times });
+        }
+
+        return this;
+    }
+
+    public Task<T> RunAsync<T>(GpuJob job, Func<T> work)
+    {
+        Exception? failure = null;
+        lock (_lock)
+        {
+            var rule = _rules.FirstOrDefault(r => r.Left > 0 && r.When(job));
+            if (rule is not null)
+            {
+                rule.Left--;
+                failure = rule.Error();
+            }
+
+            Jobs.Add((job, failure is not null));
+        }
+
+        return failure is null ? _inner.RunAsync(job, work) : _inner.RunAsync<T>(job, () => throw failure);
+    }
+
+    public void Dispose() => _inner.Dispose();
+
+    private sealed record Rule(Func<GpuJob, bool> When, Func<Exception> Error)
+    {
+        public int Left { get; set; }
+    }
+}

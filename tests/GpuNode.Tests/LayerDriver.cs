@@ -1,0 +1,83 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.TestKit;
+using MoeQuant.GpuNode.Tests.Fakes;
+using MoeQuant.Messages;
+
+namespace MoeQuant.GpuNode.Tests;
+
+/// <summary>Plays the coordinator's part of one layer against real GpuNodes: load, calibrate, route partials to their
+/// owners, quantize, and collect each unit's outcome.</summary>
+internal sealed class LayerDriver(TestProbe coordinator, FakeWorkload workload)
+{
+    public TestProbe Probe => coordinator;
+
+    public Dictionary<DeviceId, IActorRef> Nodes { get; } = [];
+
+    public void Register(int devices)
+    {
+        for (var i = 0; i < devices; i++)
+        {
+            var registration = coordinator.ExpectMsg<RegisterDevice>(TimeSpan.FromSeconds(10));
+            Nodes[registration.Device] = coordinator.LastSender;
+            coordinator.Reply(new DeviceRegistered(registration.Device));
+        }
+    }
+
+    public LayerPlan Plan(int layer, int attempt = 0)
+    {
+        var devices = Nodes.Keys.Order(DeviceId.PlanOrder).ToImmutableArray();
+        var shards = Enumerable.Range(0, workload.Shape.Shards).Select(s => new ShardAssignment(s, devices[s % devices.Length]));
+        var units = workload.Shape.Units[layer].Select((u, i) => new UnitAssignment(u, devices[i % devices.Length]));
+        return new LayerPlan(new PlanId(layer, attempt), devices, [.. shards], [.. units]);
+    }
+
+    /// <summary>Runs the layer up to every unit's outcome; returns the outcomes by unit.</summary>
+    public Dictionary<UnitId, UnitQuantized> Quantize(LayerPlan plan)
+    {
+        Tell(plan.Devices, new LoadLayer(plan));
+        for (var i = 0; i < plan.Devices.Length; i++)
+        {
+            coordinator.ExpectMsg<LayerLoaded>(TimeSpan.FromSeconds(10));
+        }
+
+        foreach (var group in plan.Shards.GroupBy(s => s.Device))
+        {
+            Nodes[group.Key].Tell(new CalibrateShards(plan.Id, [.. group.Select(s => s.Shard)]));
+        }
+
+        var owners = plan.Units.ToDictionary(u => u.Unit, u => u.Device);
+        var reduced = 0;
+        while (reduced < plan.Units.Length)
+        {
+            switch (coordinator.ReceiveOne(TimeSpan.FromSeconds(10)))
+            {
+                case ShardCalibrated shard:
+                    foreach (var group in shard.Partials.GroupBy(p => owners[p.Unit]))
+                    {
+                        Nodes[group.Key].Tell(new ReducePartials(plan.Id, [.. group]));
+                    }
+
+                    break;
+                case UnitReduced:
+                    reduced++;
+                    break;
+                case var other:
+                    throw new InvalidOperationException($"unexpected {other} while calibrating");
+            }
+        }
+
+        Tell(plan.Devices, new QuantizeUnits(plan.Id));
+        return Enumerable.Range(0, plan.Units.Length)
+            .Select(_ => coordinator.ExpectMsg<UnitQuantized>(TimeSpan.FromSeconds(10)))
+            .ToDictionary(m => m.Report.Unit);
+    }
+
+    private void Tell(IEnumerable<DeviceId> devices, object message)
+    {
+        foreach (var device in devices)
+        {
+            Nodes[device].Tell(message, coordinator);
+        }
+    }
+}
