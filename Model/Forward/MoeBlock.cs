@@ -18,6 +18,9 @@ internal sealed record MoeWeights(
 /// </summary>
 internal static class MoeBlock
 {
+    /// <summary>Tokens whose weighted sum is formed in f32 at a time: bounds that temporary to ~1 GB at DeepSeek-V3's width.</summary>
+    private const long CombineChunkTokens = 4096;
+
     /// <param name="weights">The layer's MoE weights.</param>
     /// <param name="config">The model config (routing parameters).</param>
     /// <param name="x">[tokens, hidden] of the compute dtype (the post-attention-normed hidden states).</param>
@@ -36,9 +39,6 @@ internal static class MoeBlock
 
         return output.MoveToOuterDisposeScope();
     }
-
-    /// <summary>Tokens of the weighted sum converted to f32 at a time: bounds its temporary to ~1 GB at DeepSeek-V3's width.</summary>
-    private const long CombineChunkTokens = 4096;
 
     private static Tensor RoutedExperts(MoeWeights weights, Tensor x, RoutingDecision routing, LayerInputs inputs)
     {
@@ -100,7 +100,7 @@ internal static class MoeBlock
         {
             using var chunkScope = NewDisposeScope();
             var length = Math.Min(CombineChunkTokens, tokens - start);
-            // bf16 × f32 promotes to f32 in one pass (each product exact as transformers' bf16 * f32).
+            // compute dtype × f32 weights promotes to f32 in one pass, the same products as transformers' bf16 * f32.
             var weighted = bySlot.narrow(0, start, length).mul(routing.Weights.narrow(0, start, length).unsqueeze(-1));
             combined.narrow(0, start, length).copy_(weighted.sum(1));
         }
