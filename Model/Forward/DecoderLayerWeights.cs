@@ -162,20 +162,25 @@ public sealed class DecoderLayerWeights : IDisposable
         var width = c.MoeIntermediateSize;
         var gateUp = loader.Owned(empty([experts, 2L * width, c.HiddenSize], DType, Device));
         var down = loader.Owned(empty([experts, c.HiddenSize, width], DType, Device));
+        var gateUpT = new Tensor[experts];
+        var downT = new Tensor[experts];
         for (var e = 0; e < experts; e++)
         {
             var name = $"mlp.experts.{e}";
             using var expertGateUp = gateUp[e];
+            using var expertDown = down[e];
             loader.Fill(name + ".gate_proj", expertGateUp.narrow(0, 0, width));
             loader.Fill(name + ".up_proj", expertGateUp.narrow(0, width, width));
-            loader.Fill(name + ".down_proj", down[e]);
+            loader.Fill(name + ".down_proj", expertDown.alias());
+            gateUpT[e] = loader.Owned(expertGateUp.t());
+            downT[e] = loader.Owned(expertDown.t());
         }
 
         Moe = new MoeWeights(
             RouterWeight: loader.Router("mlp.gate.weight"),
             CorrectionBias: loader.Plain("mlp.gate.e_score_correction_bias", ScalarType.Float32),
-            ExpertGateUp: gateUp,
-            ExpertDown: down,
+            ExpertGateUpT: gateUpT,
+            ExpertDownT: downT,
             Shared: c.NSharedExperts > 0 ? loader.Mlp("mlp.shared_experts", (long)width * c.NSharedExperts) : null);
     }
 

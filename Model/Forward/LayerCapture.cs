@@ -10,7 +10,8 @@ namespace MoeQuant.Model.Forward;
 /// <param name="InputGroup">The <see cref="LinearUnit.InputGroup"/> of every unit in <paramref name="Units"/>.</param>
 /// <param name="Units">Unit names relative to the layer, e.g. <c>mlp.experts.5.gate_proj</c>.</param>
 /// <param name="Activations">[tokens, in_features] of the layer's compute dtype; for a routed expert only the tokens
-/// routed to it, in token order (possibly none). A view that is valid only during the callback: copy what you keep.</param>
+/// routed to it, in token order (possibly none). Valid only during the callback; to keep it, copy it out of the run's
+/// dispose scope (<c>Activations.clone().DetachFromDisposeScope()</c>), or accumulate from it right there (XᵀX).</param>
 /// <param name="Expert">The routed expert these activations belong to, or null for every other unit.</param>
 public sealed record CapturedInput(string InputGroup, IReadOnlyList<string> Units, Tensor Activations, int? Expert)
 {
@@ -21,7 +22,8 @@ public sealed record CapturedInput(string InputGroup, IReadOnlyList<string> Unit
 /// <summary>What a <see cref="DecoderLayer.Run"/> reports besides its output.</summary>
 /// <param name="OnLinearInput">Called once per input group (and per routed expert, also those that got no tokens)
 /// with the activations its units read.</param>
-/// <param name="OnRouting">Called once per MoE layer run with the routing of every token ([B·T, k]).</param>
+/// <param name="OnRouting">Called once per MoE layer run with the routing of every token ([B·T, k]); its tensors, like
+/// the activations, are valid only during the callback.</param>
 /// <param name="RouterOptions">Router switches; null for DeepSeek-V3's full rule. Tests only.</param>
 public sealed record LayerCapture(
     Action<CapturedInput>? OnLinearInput = null,

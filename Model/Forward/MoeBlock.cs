@@ -6,10 +6,11 @@ namespace MoeQuant.Model.Forward;
 /// <summary>The MLP of a MoE layer.</summary>
 /// <param name="RouterWeight">[experts, hidden] f32.</param>
 /// <param name="CorrectionBias">[experts] f32.</param>
-/// <param name="ExpertGateUp">[experts, 2·width, hidden]: each expert's gate_proj rows, then its up_proj rows.</param>
-/// <param name="ExpertDown">[experts, hidden, width].</param>
+/// <param name="ExpertGateUpT">Per expert, gate_proj and up_proj stacked and transposed: a [hidden, 2·width] view.</param>
+/// <param name="ExpertDownT">Per expert, down_proj transposed: a [width, hidden] view.</param>
 /// <param name="Shared">The shared experts (one MLP n_shared_experts·width wide), or null when there are none.</param>
-internal sealed record MoeWeights(Tensor RouterWeight, Tensor CorrectionBias, Tensor ExpertGateUp, Tensor ExpertDown, GatedMlpWeights? Shared);
+internal sealed record MoeWeights(
+    Tensor RouterWeight, Tensor CorrectionBias, IReadOnlyList<Tensor> ExpertGateUpT, IReadOnlyList<Tensor> ExpertDownT, GatedMlpWeights? Shared);
 
 /// <summary>
 /// DeepSeek-V3's MoE: routed experts weighted by the router, plus the shared experts. Tokens are sorted by expert and
@@ -17,6 +18,9 @@ internal sealed record MoeWeights(Tensor RouterWeight, Tensor CorrectionBias, Te
 /// </summary>
 internal static class MoeBlock
 {
+    /// <summary>Tokens whose weighted sum is formed in f32 at a time: bounds that temporary to ~1 GB at DeepSeek-V3's width.</summary>
+    private const long CombineChunkTokens = 4096;
+
     /// <param name="weights">The layer's MoE weights.</param>
     /// <param name="config">The model config (routing parameters).</param>
     /// <param name="x">[tokens, hidden] of the compute dtype (the post-attention-normed hidden states).</param>
@@ -36,14 +40,11 @@ internal static class MoeBlock
         return output.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Tokens of the weighted sum converted to f32 at a time: bounds its temporary to ~1 GB at DeepSeek-V3's width.</summary>
-    private const long CombineChunkTokens = 4096;
-
     private static Tensor RoutedExperts(MoeWeights weights, Tensor x, RoutingDecision routing, LayerInputs inputs)
     {
         using var scope = NewDisposeScope();
-        var experts = (int)weights.ExpertGateUp.shape[0];
-        var width = weights.ExpertDown.shape[2];
+        var experts = weights.ExpertGateUpT.Count;
+        var width = weights.ExpertDownT[0].shape[0];
         var (tokens, hidden) = (x.shape[0], x.shape[1]);
         var k = routing.Indices.shape[1];
 
@@ -61,7 +62,8 @@ internal static class MoeBlock
         var rows = x.index_select(0, order.div(k, rounding_mode: RoundingMode.floor));
 
         // 2) per expert one product over all of its rows, written straight into a buffer shared by all experts;
-        //    the activation runs once over every row in between.
+        //    the activation runs once over every row in between. The loops issue few calls per expert (views of the
+        //    weights are made at load time): with 256 experts, host-side overhead per call adds up.
         var projected = empty([rows.shape[0], 2 * width], x.dtype, x.device);
         for (var e = 0; e < experts; e++)
         {
@@ -69,7 +71,7 @@ internal static class MoeBlock
             inputs.Emit($"mlp.experts.{e}.gate_proj", expertRows, e);
             if (counts[e] > 0)
             {
-                projected.narrow(0, offsets[e], counts[e]).addmm_(expertRows, weights.ExpertGateUp[e].t(), beta: 0, alpha: 1);
+                projected.narrow(0, offsets[e], counts[e]).addmm_(expertRows, weights.ExpertGateUpT[e], beta: 0, alpha: 1);
             }
         }
 
@@ -83,7 +85,7 @@ internal static class MoeBlock
             inputs.Emit($"mlp.experts.{e}.down_proj", expertRows, e);
             if (counts[e] > 0)
             {
-                outputs.narrow(0, offsets[e], counts[e]).addmm_(expertRows, weights.ExpertDown[e].t(), beta: 0, alpha: 1);
+                outputs.narrow(0, offsets[e], counts[e]).addmm_(expertRows, weights.ExpertDownT[e], beta: 0, alpha: 1);
             }
         }
 
@@ -98,7 +100,8 @@ internal static class MoeBlock
         {
             using var chunkScope = NewDisposeScope();
             var length = Math.Min(CombineChunkTokens, tokens - start);
-            var weighted = bySlot.narrow(0, start, length).to_type(ScalarType.Float32).mul_(routing.Weights.narrow(0, start, length).unsqueeze(-1));
+            // compute dtype × f32 weights promotes to f32 in one pass, the same products as transformers' bf16 * f32.
+            var weighted = bySlot.narrow(0, start, length).mul(routing.Weights.narrow(0, start, length).unsqueeze(-1));
             combined.narrow(0, start, length).copy_(weighted.sum(1));
         }
 

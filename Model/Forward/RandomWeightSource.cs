@@ -20,8 +20,6 @@ public sealed class RandomWeightSource : IWeightSource
         _std = std;
     }
 
-    public bool Contains(string name) => _shapes.ContainsKey(name);
-
     public Tensor Read(string name, ScalarType dtype, Device device)
     {
         var shape = _shapes.TryGetValue(name, out var s) ? s : throw new KeyNotFoundException(name);

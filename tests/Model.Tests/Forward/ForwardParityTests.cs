@@ -1,5 +1,6 @@
 using MoeQuant.Model.Forward;
 using Xunit.Abstractions;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MoeQuant.Model.Tests.Forward;
@@ -12,11 +13,13 @@ namespace MoeQuant.Model.Tests.Forward;
 public sealed class ForwardParityTests(ITestOutputHelper output)
 {
     private const double Fp32Tolerance = 1e-4;
-    // The issue asks for 1e-3. On these 46-token fixtures that is below the noise between two correct bf16 forwards on
-    // different kernels: transformers' own bf16 mean differs from its fp32 mean by 1.9e-3 (mla-lora) and 5.0e-3
-    // (mla-direct), and one routing near-tie resolved the other way moves the mean by ~2e-3. The bound below is that
-    // noise; the exact checks are the position-0 bit equality here and the routing tests.
+    // The issue's 1e-3 holds on CUDA, where the references were made (Δ +4.7e-4, −2.1e-4, +2.7e-4 on an H100; see the
+    // CUDA test below). On the CPU the attention kernels round differently, and on 46 tokens that noise alone exceeds
+    // 1e-3: transformers itself run on the CPU differs from its own CUDA reference by −1.8e-3 (mla-lora) and +3.3e-3
+    // (mla-direct), and one routing near-tie resolved the other way moves the mean by ~2e-3. The CPU bound covers that
+    // noise; its exact checks are the position-0 bit equality here and the routing tests.
     private const double MeanNllTolerance = 6e-3;
+    private const double CudaMeanNllTolerance = 1e-3;
 
     [Theory]
     [InlineData("mla-lora")]
@@ -88,6 +91,19 @@ public sealed class ForwardParityTests(ITestOutputHelper output)
         Assert.Equal(0.0, firstTokenDiff);
         Assert.InRange(result.MeanNll, expected - MeanNllTolerance, expected + MeanNllTolerance);
         Assert.True(relativeLogits <= 0.1, $"relative logits error {relativeLogits:E2}");
+    }
+
+    [GpuTheory]
+    [InlineData("mla-lora")]
+    [InlineData("mla-direct")]
+    [InlineData("mla-lora-fp8")]
+    public void Should_match_transformers_mean_nll_within_1e_3_in_bf16_on_cuda(string model)
+    {
+        var fixture = HfFixture.Get(model);
+        using var result = CausalLmForward.Run(fixture.Config, fixture, fixture.Reference("input_ids"), new CausalLmOptions(new Device(DeviceType.CUDA, 0), ScalarType.BFloat16));
+        var expected = fixture.Reference("nll_bf16").mean().item<float>();
+        output.WriteLine($"{model} bf16 on CUDA: mean nll {result.MeanNll:F5}, transformers {expected:F5}");
+        Assert.InRange(result.MeanNll, expected - CudaMeanNllTolerance, expected + CudaMeanNllTolerance);
     }
 
     [Fact]

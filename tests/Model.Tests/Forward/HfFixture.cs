@@ -1,3 +1,4 @@
+using MoeQuant.Model.Checkpoint;
 using MoeQuant.Model.Config;
 using MoeQuant.Model.Forward;
 using static TorchSharp.torch;
@@ -6,12 +7,12 @@ namespace MoeQuant.Model.Tests.Forward;
 
 /// <summary>
 /// One model of Fixtures/hf (made by tools/fixtures/make_hf_reference.py with transformers 5.17): its config, its
-/// weights as an <see cref="IWeightSource"/>, and transformers' reference outputs.
+/// weights read by the checkpoint reader (FP8 dequantized), and transformers' reference outputs.
 /// </summary>
 internal sealed class HfFixture : IWeightSource
 {
     private static readonly Dictionary<string, HfFixture> Cache = [];
-    private readonly Dictionary<string, Tensor> _weights;
+    private readonly CheckpointWeightSource _weights;
     private readonly Dictionary<string, Tensor> _reference;
 
     private HfFixture(string name)
@@ -19,8 +20,9 @@ internal sealed class HfFixture : IWeightSource
         var folder = Path.Combine(AppContext.BaseDirectory, "Fixtures", "hf", name);
         Name = name;
         Config = DeepseekV3Config.Load(Path.Combine(folder, "config.json"));
-        _weights = FixtureSafetensors.Load(Path.Combine(folder, "model.safetensors"));
-        _reference = FixtureSafetensors.Load(Path.Combine(folder, "reference.safetensors"));
+        _weights = new CheckpointWeightSource(ShardedCheckpoint.Open(folder));
+        using var reference = SafetensorsFile.Open(Path.Combine(folder, "reference.safetensors"));
+        _reference = reference.Tensors.ToDictionary(t => t.Name, t => reference.ReadTensorCopy(t.Name).DetachFromDisposeScope());
     }
 
     public string Name { get; }
@@ -30,7 +32,7 @@ internal sealed class HfFixture : IWeightSource
     /// <summary>Layers whose MLP is MoE (2 and 3 in every fixture).</summary>
     public IEnumerable<int> MoeLayers => Enumerable.Range(0, Config.NumHiddenLayers).Where(Config.IsMoeLayer);
 
-    /// <summary>Loads a fixture once per test run; fixtures are read-only, so tests share them.</summary>
+    /// <summary>Loads a fixture once per test run; fixtures are read-only, so tests share them (and their open files).</summary>
     public static HfFixture Get(string name)
     {
         lock (Cache)
@@ -48,19 +50,7 @@ internal sealed class HfFixture : IWeightSource
     /// <summary>A reference tensor (see the maker script's docstring), on the CPU; owned by the fixture.</summary>
     public Tensor Reference(string name) => _reference[name];
 
-    public bool Contains(string name) => _weights.ContainsKey(name);
-
-    public Tensor Read(string name, ScalarType dtype, Device device)
-    {
-        var stored = _weights.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException(name);
-        if (stored.dtype != ScalarType.Byte)
-        {
-            return stored.to(dtype, device, copy: true);
-        }
-
-        using var dequantized = FixtureSafetensors.Dequantize(stored, _weights[name + "_scale_inv"]);
-        return dequantized.to(dtype, device, copy: true);
-    }
+    public Tensor Read(string name, ScalarType dtype, Device device) => _weights.Read(name, dtype, device);
 
     /// <summary>transformers' choice of experts for every token of MoE layer <paramref name="layer"/>.</summary>
     public string[] ReferenceExperts(int layer) => ExpertSets(Reference($"topk_idx.{layer}"));
