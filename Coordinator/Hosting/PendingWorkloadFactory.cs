@@ -35,7 +35,7 @@ internal sealed class PendingWorkloadFactory : IWorkloadFactory
     }
 
     public ILayerWorkload Create(QuantizeSettings settings, RunLayout layout) => throw new UserInputException(
-        "this build cannot quantize yet: the DeepSeek-V3 forward and the GPTQ engine are not merged into it");
+        "this build cannot quantize yet: the DeepSeek-V3 forward and the GPTQ engine are not yet wired into the pipeline");
 
     private static string Hash(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 }
