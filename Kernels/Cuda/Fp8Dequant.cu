@@ -1,5 +1,5 @@
 // FP8 E4M3 (fn) block dequantization: out[r][c] = decode(w[r][c]) * scale[r / B][c / B], multiplied in fp32 and rounded
-// once to the output type (FORMATS.md §2.5). Each thread handles four consecutive bytes of a row with vector loads and
+// once to the output type (FORMATS.md §2.5). Each thread handles sixteen consecutive bytes of a row with vector loads and
 // stores, so the kernel streams memory once: 1 byte in, 2 or 4 bytes out per element.
 
 __device__ __forceinline__ float decode_e4m3(unsigned int b)
@@ -45,7 +45,8 @@ __device__ __forceinline__ void store(void* out, long long i, float v, int outpu
     }
 }
 
-// Grid: x over column quads, y over rows (strided past 65535): no 64-bit division per element.
+// Grid: x over 16-column chunks, y over rows (strided past 65535): one 16-byte load and 16- or 32-byte stores per thread,
+// no 64-bit division per element.
 extern "C" __global__ void fp8_block_dequant(
     const unsigned char* __restrict__ weight,   // [rows][cols] E4M3 codes
     const float* __restrict__ scale,            // [ceil(rows/B)][ceil(cols/B)]
@@ -56,7 +57,7 @@ extern "C" __global__ void fp8_block_dequant(
     int outputType)                             // 0: fp32, 1: bf16, 2: fp16
 {
     const int scaleCols = (cols + block - 1) / block;
-    const int c0 = (blockIdx.x * blockDim.x + threadIdx.x) * 4;
+    const int c0 = (blockIdx.x * blockDim.x + threadIdx.x) * 16;
     if (c0 >= cols)
     {
         return;
@@ -65,32 +66,42 @@ extern "C" __global__ void fp8_block_dequant(
     {
         const long long at = (long long)r * cols + c0;
         const float* scaleRow = scale + (long long)(r / block) * scaleCols;
-        if (c0 + 4 <= cols && (at & 3) == 0)
+        // A 16-aligned chunk never straddles a block boundary when the block is a multiple of 16 (128 in practice).
+        if (c0 + 16 <= cols && (at & 15) == 0 && block % 16 == 0)
         {
-            const uchar4 q = *reinterpret_cast<const uchar4*>(weight + at);
-            const float s0 = scaleRow[c0 / block];
-            const float s3 = scaleRow[(c0 + 3) / block];  // a quad never straddles more than two blocks
-            const float v0 = decode_e4m3(q.x) * s0;
-            const float v1 = decode_e4m3(q.y) * ((c0 + 1) / block == c0 / block ? s0 : s3);
-            const float v2 = decode_e4m3(q.z) * ((c0 + 2) / block == c0 / block ? s0 : s3);
-            const float v3 = decode_e4m3(q.w) * s3;
+            const uint4 packed = *reinterpret_cast<const uint4*>(weight + at);
+            const unsigned int words[4] = {packed.x, packed.y, packed.z, packed.w};
+            const float s = scaleRow[c0 / block];
+            float v[16];
+            for (int k = 0; k < 16; k++)
+            {
+                v[k] = decode_e4m3((words[k / 4] >> (8 * (k % 4))) & 0xffu) * s;
+            }
             if (outputType == 0)
             {
-                *reinterpret_cast<float4*>((float*)out + at) = make_float4(v0, v1, v2, v3);
+                float4* o = reinterpret_cast<float4*>((float*)out + at);
+                for (int k = 0; k < 4; k++)
+                {
+                    o[k] = make_float4(v[4 * k], v[4 * k + 1], v[4 * k + 2], v[4 * k + 3]);
+                }
             }
             else
             {
-                const unsigned short h0 = outputType == 1 ? to_bf16(v0) : to_fp16(v0);
-                const unsigned short h1 = outputType == 1 ? to_bf16(v1) : to_fp16(v1);
-                const unsigned short h2 = outputType == 1 ? to_bf16(v2) : to_fp16(v2);
-                const unsigned short h3 = outputType == 1 ? to_bf16(v3) : to_fp16(v3);
-                *reinterpret_cast<uint2*>((unsigned short*)out + at) =
-                    make_uint2((unsigned int)h0 | ((unsigned int)h1 << 16), (unsigned int)h2 | ((unsigned int)h3 << 16));
+                unsigned int h[8];
+                for (int k = 0; k < 8; k++)
+                {
+                    const unsigned short lo = outputType == 1 ? to_bf16(v[2 * k]) : to_fp16(v[2 * k]);
+                    const unsigned short hi = outputType == 1 ? to_bf16(v[2 * k + 1]) : to_fp16(v[2 * k + 1]);
+                    h[k] = (unsigned int)lo | ((unsigned int)hi << 16);
+                }
+                uint4* o = reinterpret_cast<uint4*>((unsigned short*)out + at);
+                o[0] = make_uint4(h[0], h[1], h[2], h[3]);
+                o[1] = make_uint4(h[4], h[5], h[6], h[7]);
             }
         }
         else
         {
-            for (int c = c0; c < cols && c < c0 + 4; c++)
+            for (int c = c0; c < cols && c < c0 + 16; c++)
             {
                 store(out, (long long)r * cols + c, decode_e4m3(weight[(long long)r * cols + c]) * scaleRow[c / block], outputType);
             }

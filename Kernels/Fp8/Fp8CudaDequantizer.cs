@@ -30,7 +30,7 @@ internal static class Fp8CudaDequantizer
             _ => 2,
         };
         const int Threads = 256;
-        var columnBlocks = (uint)((cols + (Threads * 4) - 1) / (Threads * 4));
+        var columnBlocks = (uint)((cols + (Threads * 16) - 1) / (Threads * 16));
         var rowBlocks = (uint)Math.Min(rows, 65535L);
         var kernel = CudaModuleCache.Get(codes.device.index, "Fp8Dequant", "fp8_block_dequant");
         var contiguousScale = scale.contiguous();
