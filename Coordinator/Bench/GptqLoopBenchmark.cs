@@ -140,13 +140,12 @@ internal static class GptqLoopBenchmark
         return codes;
     }
 
-    // tr((W−Q) H (W−Q)ᵀ) / tr(W H Wᵀ), with Q dequantized from the codes.
+    // The engine's relative proxy loss of the weight dequantized from processing-order codes (default order: natural).
     private static double ProxyLoss(GptqProblem p, Tensor codes)
     {
         using var scope = NewDisposeScope();
         var groupOf = p.Group[0].to_type(ScalarType.Int64);
         var dequantized = (codes.to_type(ScalarType.Float32) - p.Zero[0].index_select(0, groupOf)) * p.Scale[0].index_select(0, groupOf);
-        var delta = p.Weight - dequantized.t();
-        return (delta.matmul(p.Hessian) * delta).sum().item<float>() / (p.Weight.matmul(p.Hessian) * p.Weight).sum().item<float>();
+        return Kernels.Gptq.ProxyLoss.Relative(p.Hessian, p.Weight, [dequantized.t()])[0] ?? double.NaN;
     }
 }

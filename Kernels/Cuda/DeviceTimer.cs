@@ -28,7 +28,8 @@ public static class DeviceTimer
         return times[repetitions / 2];
     }
 
-    private static void Synchronize(torch.Device device)
+    /// <summary>Waits for queued work on a CUDA device; a no-op on the CPU.</summary>
+    public static void Synchronize(torch.Device device)
     {
         if (device.type == DeviceType.CUDA)
         {

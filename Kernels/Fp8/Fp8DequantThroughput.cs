@@ -37,24 +37,16 @@ public sealed record Fp8DequantThroughput(
         var result = empty([rows, cols], outputType, device);
 
         Fp8BlockDequantizer.DequantizeInto(weight, scale, result);
-        Synchronize(device);
+        Cuda.DeviceTimer.Synchronize(device);
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < iterations; i++)
         {
             Fp8BlockDequantizer.DequantizeInto(weight, scale, result);
         }
 
-        Synchronize(device);
+        Cuda.DeviceTimer.Synchronize(device);
         var seconds = clock.Elapsed.TotalSeconds / iterations;
         var bytes = (rows * cols * (1 + outputType.ElementSize())) + (scaleShape[0] * scaleShape[1] * sizeof(float));
         return new Fp8DequantThroughput(device.ToString(), rows, cols, outputType, iterations, seconds, bytes);
-    }
-
-    private static void Synchronize(Device device)
-    {
-        if (device.type == DeviceType.CUDA)
-        {
-            cuda.synchronize(device);
-        }
     }
 }

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace MoeQuant.Kernels.Gptq;
 
 /// <summary>The relative calibration output error <c>tr((W−Q) H (W−Q)ᵀ) / tr(W H Wᵀ)</c> (MoE-Quant <c>--log_error</c>).</summary>
-internal static class ProxyLoss
+public static class ProxyLoss
 {
     /// <summary>Relative loss of each candidate against <paramref name="weight"/>.</summary>
     /// <param name="hessian">(columns, columns) float32, natural column order, undamped.</param>
