@@ -17,7 +17,7 @@ public static class MoeQuantCli
             TokenizeCommand.Create(),
             DoctorCommand.Create(),
             Bench.BenchCommand.Create(),
-            QuantizeCommand.Create(workloads ?? new PendingWorkloadFactory()),
+            QuantizeCommand.Create(workloads ?? new TorchWorkloadFactory()),
         };
         UserErrorAction.Apply(root);
         return root;

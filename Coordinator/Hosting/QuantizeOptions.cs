@@ -10,7 +10,8 @@ public sealed record ModelOptions
     /// <summary><c>--model-name-or-path</c>: checkpoint folder; empty for the built-in tiny model.</summary>
     public string? Path { get; init; }
 
-    /// <summary><c>--dtype</c>: float16 or bfloat16 (MoE-Quant's default float16; its "float16s" typo is not copied).</summary>
+    /// <summary><c>--dtype</c>: float16, bfloat16 or float32: the forward's compute dtype and the scales' dtype (MoE-Quant's
+    /// default float16; its "float16s" typo is not copied).</summary>
     public string Dtype { get; init; } = "float16";
 }
 
@@ -79,6 +80,11 @@ public sealed record RunOptions
     public string? Devices { get; init; }
 
     public string ExportFormat { get; init; } = "compressed-tensors";
+
+    /// <summary>Calibration shards: the unit of data parallelism and of Hessian summation order. Part of the run's
+    /// identity (the sums' order shapes the bits), not of its devices.</summary>
+    [Range(1, 4096, ErrorMessage = "MoeQuant:Run:CalibrationShards must be between 1 and 4096")]
+    public int CalibrationShards { get; init; } = 8;
 
     /// <summary>Units per GPTQ launch on one device.</summary>
     [Range(1, 4096, ErrorMessage = "MoeQuant:Run:MaxQuantizeBatch must be between 1 and 4096")]

@@ -13,7 +13,7 @@ internal sealed class QuantizeOptionsValidator : IValidateOptions<GptqSettings>,
         OneOf("--quantization-scale", options.QuantizationScale, "absmax", "mse"));
 
     public ValidateOptionsResult Validate(string? name, ModelOptions options) =>
-        Collect(OneOf("--dtype", options.Dtype, "float16", "bfloat16"));
+        Collect(OneOf("--dtype", options.Dtype, "float16", "bfloat16", "float32"));
 
     public ValidateOptionsResult Validate(string? name, RunOptions options) => Collect(
         OneOf("--export-format", options.ExportFormat, "compressed-tensors", "gptq-v1"),

@@ -39,6 +39,7 @@ public static class RunDirectory
         ["tie-gptq-handles"] = Invariant(s.Gptq.TieGptqHandles),
         ["dtype"] = s.Model.Dtype,
         ["export-format"] = s.Run.ExportFormat,
+        ["calibration-shards"] = Invariant(s.Run.CalibrationShards),
     };
 
     /// <summary>Prepares the folder and returns the layer to start at (0 for a fresh run).</summary>

@@ -62,6 +62,8 @@ public sealed class RunSetup : IDisposable
         {
             executor.Dispose();
         }
+
+        (Workload as IDisposable)?.Dispose();
     }
 
     private static T Value<T>(IServiceProvider services)

@@ -26,8 +26,8 @@ public sealed record RunLayout(string SaveDir)
     public string LayerFile(int layer) => Path.Combine(LayersDir, $"{layer:D3}", "layer.json");
 
     /// <summary>A unit's quantized weights.</summary>
-    public string UnitFile(UnitId unit) => Path.Combine(LayersDir, $"{unit.Layer:D3}", $"{unit.Module}.bin");
+    public string UnitFile(UnitId unit) => Path.Combine(LayersDir, $"{unit.Layer:D3}", $"{unit.Module}.safetensors");
 
     /// <summary>The input of <paramref name="layer"/> for one shard (written when layer − 1 commits).</summary>
-    public string ShardInputFile(int layer, int shard) => Path.Combine(ActivationsDir, $"{layer:D3}", $"shard-{shard:D4}.bin");
+    public string ShardInputFile(int layer, int shard) => Path.Combine(ActivationsDir, $"{layer:D3}", $"shard-{shard:D4}.safetensors");
 }

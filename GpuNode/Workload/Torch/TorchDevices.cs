@@ -1,0 +1,9 @@
+using static TorchSharp.torch;
+
+namespace MoeQuant.GpuNode.Workload.Torch;
+
+/// <summary>Maps the pipeline's device names to torch devices: every logical CPU device ("cpu:2") is the CPU.</summary>
+internal static class TorchDevices
+{
+    public static Device Of(string name) => name.StartsWith("cpu", StringComparison.Ordinal) ? CPU : new Device(name);
+}

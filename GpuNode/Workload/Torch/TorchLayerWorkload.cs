@@ -1,0 +1,245 @@
+using System.Collections.Immutable;
+using MoeQuant.GpuNode.Durability;
+using MoeQuant.Kernels.Gptq;
+using MoeQuant.Messages;
+using MoeQuant.Model.Checkpoint;
+using MoeQuant.Model.Forward;
+using MoeQuant.Model.Quantized;
+using static TorchSharp.torch;
+
+namespace MoeQuant.GpuNode.Workload.Torch;
+
+/// <summary>
+/// The real maths of a run: the DeepSeek-V3 decoder layer forward with activation capture for the Hessians, the GPTQ
+/// engine, and the state files. A unit is one input group of a layer (the linears that read the same activations:
+/// q_a_proj with kv_a_proj_with_mqa, gate_proj with up_proj), so one Hessian serves all its linears. Every result
+/// depends only on the run's options and inputs, never on which device or thread computed it (shards are fixed by the
+/// options; Hessian parts are summed in shard order by the pipeline).
+/// </summary>
+public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
+{
+    private readonly TorchWorkloadOptions _options;
+    private readonly RunLayout _layout;
+    private readonly ShardedCheckpoint _checkpoint;
+    private readonly ImmutableArray<ImmutableArray<int>> _shardSamples;
+    private readonly ImmutableArray<ImmutableDictionary<string, IReadOnlyList<string>>> _unitLinears;
+    private readonly Lazy<Tensor> _embedding;
+
+    /// <summary>Opens the checkpoint and plans the shards and units.</summary>
+    public TorchLayerWorkload(TorchWorkloadOptions options, RunLayout layout)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Shards);
+        _options = options;
+        _layout = layout;
+        _checkpoint = ShardedCheckpoint.Open(options.CheckpointFolder);
+        var shards = Math.Min(options.Shards, options.Samples.Count);
+        _shardSamples = [.. Enumerable.Range(0, shards).Select(s => Enumerable.Range(0, options.Samples.Count).Where(i => (long)i * shards / options.Samples.Count == s).ToImmutableArray())];
+        _unitLinears = [.. Enumerable.Range(0, options.Config.NumHiddenLayers).Select(UnitsOf)];
+        _embedding = new Lazy<Tensor>(ReadEmbedding, LazyThreadSafetyMode.ExecutionAndPublication);
+        Shape = new RunShape(
+            [.. _shardSamples.Select(samples => samples.Sum(i => (long)options.Samples[i].Length))],
+            [.. _unitLinears.Select((units, layer) => units.Keys.Order(StringComparer.Ordinal).Select(m => new UnitId(layer, m)).ToImmutableArray())]);
+    }
+
+    public RunShape Shape { get; }
+
+    /// <summary>The linears of every unit of <paramref name="layer"/>, by unit module name.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> LinearsOf(int layer) => _unitLinears[layer];
+
+    public ILayerWeights LoadLayer(string device, int layer) => new TorchLayerWeights(
+        DecoderLayerWeights.Load(_options.Config, layer, new CheckpointWeightSource(_checkpoint), TorchDevices.Of(device), _options.DType));
+
+    public IActivations ReadInput(string device, int layer, int shard)
+    {
+        var target = _options.OffloadActivations ? CPU : TorchDevices.Of(device);
+        if (layer == 0)
+        {
+            return new TorchActivations([.. _shardSamples[shard].Select(i => Embed(_options.Samples[i], target))]);
+        }
+
+        using var file = SafetensorsFile.Open(_layout.ShardInputFile(layer, shard));
+        return new TorchActivations([.. _shardSamples[shard].Select((_, k) => file.ReadTensorCopy(SampleName(k)).unsqueeze(0).to(target, disposeAfter: true))]);
+    }
+
+    public IReadOnlyList<UnitCalibration> Calibrate(ILayerWeights weights, IActivations input)
+    {
+        var layer = ((TorchLayerWeights)weights).Weights;
+        var units = _unitLinears[layer.Layer];
+        var sums = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var tokens = units.Keys.ToDictionary(u => u, _ => 0L, StringComparer.Ordinal);
+        var capture = new LayerCapture(OnLinearInput: c =>
+        {
+            if (!units.ContainsKey(c.InputGroup) || c.Tokens == 0)
+            {
+                return;
+            }
+
+            if (!sums.TryGetValue(c.InputGroup, out var sum))
+            {
+                sums[c.InputGroup] = sum = zeros([c.Activations.shape[1], c.Activations.shape[1]], ScalarType.Float32, layer.Device).DetachFromDisposeScope();
+            }
+
+            HessianSum.Add(sum, c.Activations);
+            tokens[c.InputGroup] += c.Tokens;
+        });
+
+        foreach (var sample in ((TorchActivations)input).Samples)
+        {
+            using var scope = NewDisposeScope();
+            DecoderLayer.Run(layer, sample.to(layer.Device), Positions(sample), capture);
+        }
+
+        return [.. Shape.Units[layer.Layer].Select(u => new UnitCalibration(u, sums.TryGetValue(u.Module, out var sum) ? new TorchHessian(sum) : null, tokens[u.Module]))];
+    }
+
+    public IHessian Accumulate(IHessian? sum, IHessian part)
+    {
+        var add = ((TorchHessian)part).Sum;
+        if (sum is null)
+        {
+            return new TorchHessian(add.clone());
+        }
+
+        var total = ((TorchHessian)sum).Sum;
+        using var moved = add.to(total.device);
+        total.add_(moved);
+        return sum;
+    }
+
+    public IReadOnlyList<IQuantizedUnit> Quantize(ILayerWeights weights, IReadOnlyList<QuantizeRequest> batch)
+    {
+        var layer = ((TorchLayerWeights)weights).Weights;
+        var results = new List<IQuantizedUnit>();
+        try
+        {
+            foreach (var request in batch)
+            {
+                results.Add(QuantizeUnit(layer, request));
+            }
+
+            return results;
+        }
+        catch
+        {
+            results.ForEach(r => r.Dispose());
+            throw;
+        }
+    }
+
+    public string WriteUnit(IQuantizedUnit unit)
+    {
+        var quantized = (TorchQuantizedUnit)unit;
+        var linears = quantized.Linears.Select(l => new QuantizedLinear(
+            $"model.layers.{unit.Unit.Layer}.{l.Name}",
+            l.Result.Codes.cpu(),
+            l.Result.Scales.cpu(),
+            l.Result.ZeroPoints.cpu(),
+            l.Result.GIdx.cpu(),
+            l.Result.Bits,
+            l.Result.GroupSize,
+            l.Result.Symmetric,
+            l.Result.ContiguousGroups)).ToList();
+        try
+        {
+            var path = _layout.UnitFile(unit.Unit);
+            UnitStateFile.Write(path, linears);
+            return AtomicFile.Sha256Of(path);
+        }
+        finally
+        {
+            linears.ForEach(l => l.Dispose());
+        }
+    }
+
+    public IActivations ForwardQuantized(ILayerWeights weights, IActivations input, IReadOnlyDictionary<UnitId, IQuantizedUnit> quantized)
+    {
+        var layer = ((TorchLayerWeights)weights).Weights;
+        foreach (var unit in quantized.Values.Cast<TorchQuantizedUnit>())
+        {
+            foreach (var (name, result) in unit.Linears)
+            {
+                layer.ReplaceWeight(name, result.Dequantized);
+            }
+        }
+
+        var outputs = new List<Tensor>();
+        foreach (var sample in ((TorchActivations)input).Samples)
+        {
+            using var scope = NewDisposeScope();
+            var output = DecoderLayer.Run(layer, sample.to(layer.Device), Positions(sample));
+            outputs.Add((_options.OffloadActivations ? output.cpu() : output).DetachFromDisposeScope());
+        }
+
+        return new TorchActivations(outputs);
+    }
+
+    public string WriteShard(int layer, int shard, IActivations output)
+    {
+        var samples = ((TorchActivations)output).Samples;
+        var host = samples.Select(s => s.squeeze(0).cpu()).ToList();
+        try
+        {
+            var path = _layout.ShardInputFile(layer + 1, shard);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            SafetensorsWriter.WriteFile(path, [.. host.Select((t, k) => SafetensorsEntry.FromTensor(SampleName(k), t))], new Dictionary<string, string>());
+            return AtomicFile.Sha256Of(path);
+        }
+        finally
+        {
+            host.ForEach(t => t.Dispose());
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_embedding.IsValueCreated)
+        {
+            _embedding.Value.Dispose();
+        }
+
+        _checkpoint.Dispose();
+    }
+
+    private TorchQuantizedUnit QuantizeUnit(DecoderLayerWeights layer, QuantizeRequest request)
+    {
+        var names = _unitLinears[layer.Layer][request.Unit.Module];
+        var columns = (int)layer.Weight(names[0]).shape[1];
+        using var hessian = ToHessian(request, columns, layer.Device);
+        var options = _options.Gptq with { RelDamp = request.RelDamp };
+        var weights = names.Select(n => new GptqWeight($"model.layers.{layer.Layer}.{n}", layer.Weight(n))).ToList();
+        var results = _options.TieGptqHandles
+            ? Gptq.QuantizeTied(weights, hessian, options)
+            : [.. weights.Select(w => Gptq.Quantize(w.Unit, w.Weight, hessian, options))];
+        return new TorchQuantizedUnit(request.Unit, [.. names.Zip(results)]);
+    }
+
+    /// <summary>The engine's Hessian, (2/N)·Σxxᵀ, from the pipeline's unnormalised sum.</summary>
+    private static Hessian ToHessian(QuantizeRequest request, int columns, Device device)
+    {
+        if (request.Hessian is not TorchHessian { } sum || request.Tokens == 0)
+        {
+            return Hessian.CreateEmpty(columns, device);
+        }
+
+        using var scaled = sum.Sum.to(device).mul(2.0 / request.Tokens);
+        return Hessian.FromMatrix(scaled, request.Tokens);
+    }
+
+    private ImmutableDictionary<string, IReadOnlyList<string>> UnitsOf(int layer) => LinearUnit.ForLayer(_options.Config, layer)
+        .Where(u => !_options.QuantizeOnlyExperts || u.Expert is not null)
+        .GroupBy(u => u.InputGroup)
+        .ToImmutableDictionary(g => g.Key, g => (IReadOnlyList<string>)[.. g.Select(u => u.Name)], StringComparer.Ordinal);
+
+    private Tensor ReadEmbedding() => new CheckpointWeightSource(_checkpoint).Read("model.embed_tokens.weight", _options.DType, CPU);
+
+    private Tensor Embed(int[] ids, Device device)
+    {
+        using var index = tensor(ids.Select(i => (long)i).ToArray(), ScalarType.Int64);
+        using var rows = _embedding.Value.index_select(0, index);
+        return rows.unsqueeze(0).to(device);
+    }
+
+    private static Tensor Positions(Tensor sample) => arange(sample.shape[1], ScalarType.Int64);
+
+    private static string SampleName(int k) => $"sample.{k:D6}";
+}
