@@ -60,7 +60,9 @@ public static class RunDirectory
                 throw new UserInputException($"{dir} holds a run with {difference}; pass the same flags to resume it, or --overwrite to start over");
             }
 
-            return RunJournal.LayersDone(layout);
+            var done = RunJournal.LayersDone(layout);
+            DiscardUnfinished(layout, done);
+            return done;
         }
 
         if (nonEmpty && existing is null && !run.Overwrite)
@@ -114,6 +116,32 @@ public static class RunDirectory
     private static string Show(string value) => value.Length == 0 ? "(default)" : value;
 
     // Only what a MoeQuant run writes is removed; anything else in the folder stays.
+    /// <summary>
+    /// Removes what an interrupted run left of the work it had not committed: temporary files of writes cut short, and
+    /// the state of layers from <paramref name="done"/> on, which the resumed run redoes in full. Without this a layer
+    /// redone differently (a unit that now falls back to its original weights) could leave a stale file behind.
+    /// </summary>
+    private static void DiscardUnfinished(RunLayout layout, int done)
+    {
+        foreach (var temporary in Directory.EnumerateFiles(layout.SaveDir, "*.tmp", SearchOption.AllDirectories))
+        {
+            File.Delete(temporary);
+        }
+
+        foreach (var (folder, first) in new[] { (layout.LayersDir, done), (layout.ActivationsDir, done + 1) })
+        {
+            if (!Directory.Exists(folder))
+            {
+                continue;
+            }
+
+            foreach (var stale in Directory.EnumerateDirectories(folder).Where(d => int.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= first))
+            {
+                Directory.Delete(stale, recursive: true);
+            }
+        }
+    }
+
     private static void Discard(RunLayout layout)
     {
         foreach (var file in new[] { layout.RunFile, layout.JournalFile })

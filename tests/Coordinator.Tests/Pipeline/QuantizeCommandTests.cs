@@ -19,8 +19,8 @@ public sealed class QuantizeCommandTests : IDisposable
         Assert.Equal(0, one.ExitCode);
         Assert.Contains("done: all 3 layers quantized", one.Output, StringComparison.Ordinal);
         var expected = SaveDirs.Outputs(_dirs.New("one"));
-        Assert.Contains("layers/002/mlp.experts.3.gate_up_proj.bin", expected.Keys);
-        Assert.Contains("activations/003/shard-0003.bin", expected.Keys);
+        Assert.Contains("layers/002/mlp.experts.3.gate_up_proj.safetensors", expected.Keys);
+        Assert.Contains("activations/003/shard-0003.safetensors", expected.Keys);
         Assert.Equal(expected, SaveDirs.Outputs(_dirs.New("three")));
         Assert.Equal(expected, SaveDirs.Outputs(_dirs.New("again")));
         Assert.Equal((0, 0), (three.ExitCode, again.ExitCode));

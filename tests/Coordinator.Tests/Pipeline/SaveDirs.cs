@@ -27,5 +27,15 @@ internal sealed class SaveDirs : IDisposable
             .ToDictionary(f => f, f => Convert.ToHexString(File.ReadAllBytes(Path.Combine(saveDir, f)))),
         StringComparer.Ordinal);
 
+    /// <summary>Asserts that two runs wrote the same files with the same bytes, naming the files that differ.</summary>
+    public static void AssertSameOutputs(SortedDictionary<string, string> expected, SortedDictionary<string, string> actual)
+    {
+        var differing = expected.Keys.Union(actual.Keys)
+            .Where(f => !expected.TryGetValue(f, out var e) || !actual.TryGetValue(f, out var a) || e != a)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        Assert.True(differing.Count == 0, $"{differing.Count} of {expected.Count} files differ: {string.Join(", ", differing.Take(20))}");
+    }
+
     public void Dispose() => Directory.Delete(_root, recursive: true);
 }

@@ -1,0 +1,45 @@
+using MoeQuant.Coordinator.Hosting;
+using MoeQuant.GpuNode.Durability;
+using MoeQuant.GpuNode.Workload;
+using MoeQuant.Messages;
+
+namespace MoeQuant.Coordinator.Tests.Pipeline;
+
+/// <summary>Serves another factory's workload with a pause before every device step, so that a child-process test can
+/// kill a real run in the middle of a phase.</summary>
+internal sealed class DelayedWorkloadFactory(IWorkloadFactory inner, int stepDelayMs) : IWorkloadFactory
+{
+    public ModelIdentity Describe(QuantizeSettings settings) => inner.Describe(settings);
+
+    public ILayerWorkload Create(QuantizeSettings settings, RunLayout layout) => new Delayed(inner.Create(settings, layout), stepDelayMs);
+
+    private sealed class Delayed(ILayerWorkload inner, int stepDelayMs) : ILayerWorkload, IDisposable
+    {
+        public RunShape Shape => inner.Shape;
+
+        public ILayerWeights LoadLayer(string device, int layer) => Pause(() => inner.LoadLayer(device, layer));
+
+        public IActivations ReadInput(string device, int layer, int shard) => inner.ReadInput(device, layer, shard);
+
+        public IReadOnlyList<UnitCalibration> Calibrate(ILayerWeights weights, IActivations input) => Pause(() => inner.Calibrate(weights, input));
+
+        public IHessian Accumulate(IHessian? sum, IHessian part) => inner.Accumulate(sum, part);
+
+        public IReadOnlyList<IQuantizedUnit> Quantize(ILayerWeights weights, IReadOnlyList<QuantizeRequest> batch) => Pause(() => inner.Quantize(weights, batch));
+
+        public string WriteUnit(IQuantizedUnit unit) => inner.WriteUnit(unit);
+
+        public IActivations ForwardQuantized(ILayerWeights weights, IActivations input, IReadOnlyDictionary<UnitId, IQuantizedUnit> quantized) =>
+            Pause(() => inner.ForwardQuantized(weights, input, quantized));
+
+        public string WriteShard(int layer, int shard, IActivations output) => inner.WriteShard(layer, shard, output);
+
+        public void Dispose() => (inner as IDisposable)?.Dispose();
+
+        private T Pause<T>(Func<T> step)
+        {
+            Thread.Sleep(stepDelayMs);
+            return step();
+        }
+    }
+}

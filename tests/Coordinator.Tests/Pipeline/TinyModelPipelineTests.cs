@@ -1,0 +1,82 @@
+using MoeQuant.Coordinator.Cli;
+using MoeQuant.Coordinator.Hosting;
+using MoeQuant.Coordinator.Tests.Cli;
+using MoeQuant.Kernels.Gptq;
+using MoeQuant.Model.Quantized;
+using MoeQuant.Model.TinyModel;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Coordinator.Tests.Pipeline;
+
+/// <summary>`moequant quantize` with the real maths on the built-in tiny model, on the CPU.</summary>
+[Collection(ProcessEnvironment.Collection)]
+public sealed class TinyModelPipelineTests : IDisposable
+{
+    private const int Samples = 12;
+    private const int Shards = 8;
+    private readonly SaveDirs _dirs = new();
+
+    [Fact]
+    public async Task Should_write_the_codes_and_scales_of_a_straight_sequential_run()
+    {
+        var run = await Quantize("pipeline", "--devices", "cpu:2");
+        Assert.True(run.ExitCode == 0, run.Error);
+
+        var options = new GptqOptions { Bits = 4, GroupSize = -1, Symmetric = false, ScaleDtype = ScalarType.Float16 };
+        var reference = SequentialReference.Run(TinyCheckpoint.EnsureWritten(), TinyCalibration.Samples(Samples, 8192, 1024, 0), Shards, options);
+        var written = Directory.EnumerateFiles(Path.Combine(_dirs.New("pipeline"), "layers"), "*.safetensors", SearchOption.AllDirectories)
+            .SelectMany(UnitStateFile.Read).ToDictionary(l => l.Name);
+        try
+        {
+            Assert.Equal(reference.Keys.Order(), written.Keys.Order());
+            foreach (var (name, expected) in reference)
+            {
+                var actual = written[name];
+                Assert.True(Same(expected.Codes, actual.Codes), $"{name}: codes differ");
+                Assert.True(Same(expected.Scales, actual.Scales), $"{name}: scales differ");
+                Assert.True(Same(expected.ZeroPoints, actual.ZeroPoints), $"{name}: zero points differ");
+                Assert.True(Same(expected.Dequantized, actual.Dequantize()), $"{name}: dequantized weights differ");
+            }
+        }
+        finally
+        {
+            foreach (var result in reference.Values.Cast<IDisposable>().Concat(written.Values))
+            {
+                result.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Should_write_byte_identical_output_on_one_or_three_devices()
+    {
+        var one = await Quantize("one", "--devices", "cpu");
+        var three = await Quantize("three", "--devices", "cpu:3");
+
+        Assert.True((one.ExitCode, three.ExitCode) == (0, 0), one.Error + three.Error);
+        var expected = SaveDirs.Outputs(_dirs.New("one"));
+        Assert.Contains("layers/003/mlp.experts.7.gate_proj.safetensors", expected.Keys);
+        SaveDirs.AssertSameOutputs(expected, SaveDirs.Outputs(_dirs.New("three")));
+    }
+
+    [Theory]
+    [InlineData("--group-size 48", "--group-size 48 does not divide the 64 input columns of model.layers.0.self_attn.q_a_proj")]
+    [InlineData("--model-name-or-path /nonexistent/model", "--model-name-or-path /nonexistent/model: folder does not exist")]
+    public async Task Should_reject_settings_the_model_cannot_take(string flags, string message)
+    {
+        var run = await Quantize("bad", flags.Split(' '));
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(message, run.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_dirs.New("bad")));
+    }
+
+    public void Dispose() => _dirs.Dispose();
+
+    private static bool Same(Tensor expected, Tensor actual) =>
+        expected.shape.SequenceEqual(actual.shape) && expected.dtype == actual.dtype && expected.eq(actual).all().item<bool>();
+
+    private Task<CliRun> Quantize(string saveDir, params string[] flags) => CliRun.InvokeAsync(
+        MoeQuantCli.Build(new FakeHeaderReader([]), new TorchWorkloadFactory()),
+        ["quantize", "--save-dir", _dirs.New(saveDir), "--num-calibration-samples", $"{Samples}", .. flags]);
+}
