@@ -4,8 +4,8 @@ using MoeQuant.Model.Evaluation;
 
 namespace MoeQuant.Coordinator.Cli;
 
-/// <summary><c>moequant eval</c>: perplexity (mean NLL over every predicted token) of an original, fake-quantized or packed
-/// checkpoint, on a dataset or on JSON Lines of token ids.</summary>
+/// <summary><c>moequant eval</c>: perplexity (mean NLL over every predicted token) of an original or fake-quantized checkpoint
+/// (packed ones once their reader plugs into <see cref="EvalWeightSources"/>), on a dataset or on JSON Lines of token ids.</summary>
 public static class EvalCommand
 {
     /// <summary>Exit code of a run stopped by Ctrl+C.</summary>
