@@ -48,6 +48,9 @@ public enum CheckpointErrorKind
     /// <summary>A tensor that was asked for does not exist.</summary>
     TensorNotFound,
 
+    /// <summary>A tensor whose shape is not the one config.json implies.</summary>
+    ShapeMismatch,
+
     /// <summary>An FP8 weight without its <c>weight_scale_inv</c>, or a scale of the wrong dtype or shape.</summary>
     InvalidFp8Scale,
 }

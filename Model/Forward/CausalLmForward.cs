@@ -54,21 +54,43 @@ public static class CausalLmForward
     /// <param name="source">The checkpoint's weights.</param>
     /// <param name="inputIds">Token ids, [B, T] with T ≥ 2.</param>
     /// <param name="options">Device, dtype and batching.</param>
-    public static CausalLmOutput Run(DeepseekV3Config config, IWeightSource source, Tensor inputIds, CausalLmOptions options)
+    public static CausalLmOutput Run(DeepseekV3Config config, IWeightSource source, Tensor inputIds, CausalLmOptions options) =>
+        RunBatches(config, source, [inputIds], options)[0];
+
+    /// <summary>
+    /// <see cref="Run"/> over batches of different lengths in one layer-by-layer pass, so that each layer is loaded once
+    /// for all of them (an evaluation set rarely has one length).
+    /// </summary>
+    /// <param name="config">The model config.</param>
+    /// <param name="source">The checkpoint's weights.</param>
+    /// <param name="inputIds">Token ids: batch i is [B_i, T_i] int64 (any device) with T_i ≥ 2.</param>
+    /// <param name="options">Device, dtype and batching; each batch is split into micro-batches of at most <see cref="CausalLmOptions.MicroBatch"/>.</param>
+    /// <param name="layerFinished">Called with the index of each decoder layer once it has run over every batch.</param>
+    /// <returns>One output per batch, in order; the caller disposes them.</returns>
+    public static IReadOnlyList<CausalLmOutput> RunBatches(DeepseekV3Config config, IWeightSource source, IReadOnlyList<Tensor> inputIds,
+        CausalLmOptions options, Action<int>? layerFinished = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.MicroBatch);
         using var scope = NewDisposeScope();
         var device = options.Device;
         var storage = options.OffloadHidden ? CPU : device;
-        var time = inputIds.shape[1];
-        var batches = inputIds.split(options.MicroBatch);
-        var positions = arange(time, ScalarType.Int64, device);
+        // Micro-batches of all batches in one list; owner[i] is the batch that micro-batch i came from.
+        var batches = new List<Tensor>();
+        var owner = new List<int>();
+        for (var b = 0; b < inputIds.Count; b++)
+        {
+            foreach (var micro in inputIds[b].split(options.MicroBatch))
+            {
+                batches.Add(micro);
+                owner.Add(b);
+            }
+        }
 
         // 1) embed every micro-batch with one load of the table.
-        var hidden = new Tensor[batches.Length];
+        var hidden = new Tensor[batches.Count];
         using (var table = source.Read("model.embed_tokens.weight", options.DType, device))
         {
-            for (var i = 0; i < batches.Length; i++)
+            for (var i = 0; i < batches.Count; i++)
             {
                 hidden[i] = Embed(table, batches[i]).to(storage, disposeAfter: true);
             }
@@ -77,34 +99,45 @@ public static class CausalLmForward
         // 2) one decoder layer at a time over all micro-batches.
         for (var layer = 0; layer < config.NumHiddenLayers; layer++)
         {
-            using var weights = DecoderLayerWeights.Load(config, layer, source, device, options.DType);
-            for (var i = 0; i < batches.Length; i++)
+            using (var weights = DecoderLayerWeights.Load(config, layer, source, device, options.DType))
             {
-                using var input = hidden[i].to(device, disposeAfter: true);
-                hidden[i] = DecoderLayer.Run(weights, input, positions).to(storage, disposeAfter: true);
+                for (var i = 0; i < batches.Count; i++)
+                {
+                    using var positions = arange(batches[i].shape[1], ScalarType.Int64, device);
+                    using var input = hidden[i].to(device, disposeAfter: true);
+                    hidden[i] = DecoderLayer.Run(weights, input, positions).to(storage, disposeAfter: true);
+                }
             }
+
+            layerFinished?.Invoke(layer);
         }
 
         // 3) final norm, lm_head and the loss.
         using var norm = source.Read("model.norm.weight", options.DType, device);
         using var head = source.Read(config.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight", options.DType, device);
-        var nll = new List<Tensor>();
-        var logits = new List<Tensor>();
-        for (var i = 0; i < batches.Length; i++)
+        var nll = inputIds.Select(_ => new List<Tensor>()).ToList();
+        var logits = inputIds.Select(_ => new List<Tensor>()).ToList();
+        for (var i = 0; i < batches.Count; i++)
         {
             using var last = hidden[i].to(device, disposeAfter: true);
             var (batchLogits, batchNll) = Head(config, norm, head, last, batches[i], options.KeepLogits);
-            nll.Add(batchNll.to(CPU, disposeAfter: true));
+            nll[owner[i]].Add(batchNll.to(CPU, disposeAfter: true));
             if (batchLogits is not null)
             {
-                logits.Add(batchLogits.to(CPU, disposeAfter: true));
+                logits[owner[i]].Add(batchLogits.to(CPU, disposeAfter: true));
             }
         }
 
-        var output = new CausalLmOutput(cat(nll, 0), options.KeepLogits ? cat(logits, 0) : null);
-        output.Nll.MoveToOuterDisposeScope();
-        output.Logits?.MoveToOuterDisposeScope();
-        return output;
+        var outputs = new List<CausalLmOutput>(inputIds.Count);
+        for (var b = 0; b < inputIds.Count; b++)
+        {
+            var output = new CausalLmOutput(cat(nll[b], 0), options.KeepLogits ? cat(logits[b], 0) : null);
+            output.Nll.MoveToOuterDisposeScope();
+            output.Logits?.MoveToOuterDisposeScope();
+            outputs.Add(output);
+        }
+
+        return outputs;
     }
 
     /// <summary>The embeddings of <paramref name="ids"/>: [B, T, hidden] of the table's dtype and device.</summary>
