@@ -18,6 +18,7 @@ public static class MoeQuantCli
             DoctorCommand.Create(),
             Bench.BenchCommand.Create(),
             QuantizeCommand.Create(workloads ?? new PendingWorkloadFactory()),
+            ReportCommand.Create(),
         };
         UserErrorAction.Apply(root);
         return root;

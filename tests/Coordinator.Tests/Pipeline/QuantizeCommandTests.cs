@@ -21,6 +21,9 @@ public sealed class QuantizeCommandTests : IDisposable
         var expected = SaveDirs.Outputs(_dirs.New("one"));
         Assert.Contains("layers/002/mlp.experts.3.gate_up_proj.bin", expected.Keys);
         Assert.Contains("activations/003/shard-0003.bin", expected.Keys);
+        Assert.Contains("report/units.json", expected.Keys);
+        Assert.Contains("report/loss-by-layer.png", expected.Keys);
+        Assert.Contains("report/summary.md", expected.Keys);
         Assert.Equal(expected, SaveDirs.Outputs(_dirs.New("three")));
         Assert.Equal(expected, SaveDirs.Outputs(_dirs.New("again")));
         Assert.Equal((0, 0), (three.ExitCode, again.ExitCode));
