@@ -12,8 +12,8 @@ namespace MoeQuant.Coordinator.Actors;
 /// <summary>
 /// Walks the model layer by layer: Planning → Loading → Calibrating → Reducing → Quantizing → Committing, one
 /// <c>Become</c> per phase. It plans from the registered devices, journals the plan before any work, and journals
-/// the layer only once its files are durable, refreshing the quality report as part of the commit. A lost device or lost work makes it re-plan the layer on the devices
-/// left and redo it from its committed input.
+/// the layer only once its files are durable (the quality report among them). A lost device or lost work makes it
+/// re-plan the layer on the devices left and redo it from its committed input.
 /// </summary>
 public sealed class CoordinatorActor : ReceiveActor
 {
@@ -189,25 +189,12 @@ public sealed class CoordinatorActor : ReceiveActor
         });
     }
 
-    // The report is refreshed inside the commit, before the journal line, so that every layer counted done has it. Its
-    // I/O runs on the journal's thread-pool task, not on the mailbox. A report that cannot be written (a plot library
-    // failing, say) is logged: it is no reason to stop a run, and `moequant report` rebuilds it from layer.json later.
+    // The report is rewritten inside the commit, on the journal's thread-pool task and before the journal line, so that
+    // every layer counted done has it. A report that cannot be written is logged, not fatal (QualityReport.TryWrite).
     private async Task<LayerRecorded> RecordLayerAsync(PlanId plan)
     {
         Exception? reportFailure = null;
-        void WriteReport()
-        {
-            try
-            {
-                _report.Write(plan.Layer + 1);
-            }
-            catch (Exception e)
-            {
-                reportFailure = e;
-            }
-        }
-
-        await _journal.RecordLayerAsync(plan.Layer, _tally.Reports, _tally.ShardHashes, WriteReport).ConfigureAwait(false);
+        await _journal.RecordLayerAsync(plan.Layer, _tally.Reports, _tally.ShardHashes, () => reportFailure = _report.TryWrite(plan.Layer + 1)).ConfigureAwait(false);
         return new LayerRecorded(plan, reportFailure);
     }
 

@@ -26,4 +26,20 @@ public sealed class QualityReport(RunLayout layout)
         AtomicFile.WriteAllBytes(Path.Combine(layout.ReportDir, SummaryFile), Encoding.UTF8.GetBytes(ReportMarkdown.Write(data)));
         return data;
     }
+
+    /// <summary>As <see cref="Write"/>, but returns the failure instead of throwing it: during a run, a report that
+    /// cannot be written (a plot library that fails to load, say) is no reason to stop quantizing, and
+    /// <c>moequant report</c> rebuilds it from the layer summaries later.</summary>
+    public Exception? TryWrite(int layers)
+    {
+        try
+        {
+            Write(layers);
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
+    }
 }

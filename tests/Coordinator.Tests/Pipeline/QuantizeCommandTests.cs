@@ -69,6 +69,22 @@ public sealed class QuantizeCommandTests : IDisposable
         Assert.Equal("mine", await File.ReadAllTextAsync(Path.Combine(dir, "notes.txt")));
     }
 
+    [Fact]
+    public async Task Should_finish_the_run_and_log_a_warning_when_the_report_cannot_be_written()
+    {
+        var dir = _dirs.New("blocked");
+        Directory.CreateDirectory(dir);
+        // A file where the report folder belongs, so that every report write fails.
+        await File.WriteAllTextAsync(Path.Combine(dir, "report"), "in the way");
+
+        var run = await Quantize("blocked", "--overwrite", "--devices", "cpu");
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Contains("done: all 3 layers quantized", run.Output, StringComparison.Ordinal);
+        var logs = string.Concat(Directory.EnumerateFiles(Path.Combine(dir, "logs")).Select(File.ReadAllText));
+        Assert.Contains("Quality report not written at layer 2", logs, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--devices 3", "--devices 3: there is no CUDA device 3 (this machine has no CUDA device; use --devices cpu)")]
     [InlineData("--devices cpu:0", "--devices cpu:0: cpu:N needs a count from 1 to 64")]

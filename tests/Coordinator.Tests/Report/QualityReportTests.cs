@@ -149,6 +149,18 @@ public sealed class QualityReportTests : IDisposable
             Directory.EnumerateFileSystemEntries(_run.Layout.ReportDir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 
+    [Fact]
+    public async Task Should_return_the_failure_instead_of_throwing_when_trying()
+    {
+        await _run.CommitAsync(layers: 1);
+
+        var failure = new QualityReport(_run.Layout).TryWrite(2);
+
+        // Layer 1 has no summary file.
+        Assert.IsType<DirectoryNotFoundException>(failure);
+        Assert.Null(new QualityReport(_run.Layout).TryWrite(1));
+    }
+
     private JsonNode Units() => JsonNode.Parse(File.ReadAllText(_run.ReportFile(QualityReport.UnitsFile)))!;
 
     private Dictionary<string, string> Files() => new[] { QualityReport.UnitsFile, QualityReport.PlotFile, QualityReport.SummaryFile }
