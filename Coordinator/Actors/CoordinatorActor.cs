@@ -4,6 +4,7 @@ using Akka.Event;
 using MoeQuant.Coordinator.Journal;
 using MoeQuant.Coordinator.Planning;
 using MoeQuant.Coordinator.Progress;
+using MoeQuant.Coordinator.Report;
 using MoeQuant.Messages;
 
 namespace MoeQuant.Coordinator.Actors;
@@ -11,14 +12,15 @@ namespace MoeQuant.Coordinator.Actors;
 /// <summary>
 /// Walks the model layer by layer: Planning → Loading → Calibrating → Reducing → Quantizing → Committing, one
 /// <c>Become</c> per phase. It plans from the registered devices, journals the plan before any work, and journals
-/// the layer only once its files are durable. A lost device or lost work makes it re-plan the layer on the devices
-/// left and redo it from its committed input.
+/// the layer only once its files are durable (the quality report among them). A lost device or lost work makes it
+/// re-plan the layer on the devices left and redo it from its committed input.
 /// </summary>
 public sealed class CoordinatorActor : ReceiveActor
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly CoordinatorSettings _settings;
     private readonly RunJournal _journal;
+    private readonly QualityReport _report;
     private readonly RunProgress _progress;
     private readonly RunCompletion _completion;
     private readonly Dictionary<DeviceId, IActorRef> _devices = [];
@@ -29,20 +31,23 @@ public sealed class CoordinatorActor : ReceiveActor
     private int _layer;
     private int _attempt;
 
-    public CoordinatorActor(CoordinatorSettings settings, RunJournal journal, RunProgress progress, RunCompletion completion)
+    public CoordinatorActor(CoordinatorSettings settings, RunJournal journal, QualityReport report, RunProgress progress, RunCompletion completion)
     {
         _settings = settings;
         _journal = journal;
+        _report = report;
         _progress = progress;
         _completion = completion;
         _layer = settings.StartLayer;
         Waiting();
     }
 
-    public static Props Props(CoordinatorSettings settings, RunJournal journal, RunProgress progress, RunCompletion completion) =>
-        Akka.Actor.Props.Create(() => new CoordinatorActor(settings, journal, progress, completion));
+    public static Props Props(CoordinatorSettings settings, RunJournal journal, QualityReport report, RunProgress progress, RunCompletion completion) =>
+        Akka.Actor.Props.Create(() => new CoordinatorActor(settings, journal, report, progress, completion));
 
     private sealed record Recorded(PlanId Plan) : INoSerializationVerificationNeeded;
+
+    private sealed record LayerRecorded(PlanId Plan, Exception? ReportFailure) : INoSerializationVerificationNeeded;
 
     private sealed record RecordFailed(Exception Error) : INoSerializationVerificationNeeded;
 
@@ -170,11 +175,27 @@ public sealed class CoordinatorActor : ReceiveActor
         {
             if (_tally.Committed(m.Shard, m.Sha256))
             {
-                _journal.RecordLayerAsync(_layer, _tally.Reports, _tally.ShardHashes)
-                    .PipeTo(Self, success: () => new Recorded(_plan.Id), failure: e => new RecordFailed(e));
+                RecordLayerAsync(_plan.Id).PipeTo(Self, failure: e => new RecordFailed(e));
             }
         });
-        Receive<Recorded>(m => m.Plan == _plan.Id, _ => LayerCommitted());
+        Receive<LayerRecorded>(m => m.Plan == _plan.Id, m =>
+        {
+            if (m.ReportFailure is not null)
+            {
+                _log.Warning("Quality report not written at layer {0}: {1}; `moequant report` rebuilds it", _layer, m.ReportFailure.GetBaseException().Message);
+            }
+
+            LayerCommitted();
+        });
+    }
+
+    // The report is rewritten inside the commit, on the journal's thread-pool task and before the journal line, so that
+    // every layer counted done has it. A report that cannot be written is logged, not fatal (QualityReport.TryWrite).
+    private async Task<LayerRecorded> RecordLayerAsync(PlanId plan)
+    {
+        Exception? reportFailure = null;
+        await _journal.RecordLayerAsync(plan.Layer, _tally.Reports, _tally.ShardHashes, () => reportFailure = _report.TryWrite(plan.Layer + 1)).ConfigureAwait(false);
+        return new LayerRecorded(plan, reportFailure);
     }
 
     private void LayerCommitted()

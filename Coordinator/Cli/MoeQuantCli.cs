@@ -19,6 +19,7 @@ public static class MoeQuantCli
             Bench.BenchCommand.Create(),
             QuantizeCommand.Create(workloads ?? new TorchWorkloadFactory()),
             EvalCommand.Create(),
+            ReportCommand.Create(),
         };
         UserErrorAction.Apply(root);
         return root;

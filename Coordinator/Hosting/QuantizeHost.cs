@@ -9,6 +9,7 @@ using Microsoft.Extensions.Options;
 using MoeQuant.Coordinator.Actors;
 using MoeQuant.Coordinator.Journal;
 using MoeQuant.Coordinator.Progress;
+using MoeQuant.Coordinator.Report;
 using MoeQuant.GpuNode.Actors;
 using MoeQuant.GpuNode.Execution;
 using MoeQuant.Messages;
@@ -92,6 +93,7 @@ internal static class QuantizeHost
         var coordinator = CoordinatorActor.Props(
             new CoordinatorSettings(setup.Workload.Shape, setup.StartLayer, setup.Executors.Count, run.MaxLayerAttempts),
             sp.GetRequiredService<RunJournal>(),
+            new QualityReport(setup.Layout),
             sp.GetRequiredService<RunProgress>(),
             sp.GetRequiredService<RunCompletion>());
         var node = new NodeSettings(setup.Settings.Gptq.RelDamp, run.DampingGrowth, run.MaxQuantizeBatch, setup.Settings.Calibration.OffloadActivations, TimeSpan.FromSeconds(1));

@@ -149,7 +149,7 @@ public static class RunDirectory
             File.Delete(file);
         }
 
-        foreach (var folder in new[] { layout.LayersDir, layout.ActivationsDir })
+        foreach (var folder in new[] { layout.LayersDir, layout.ActivationsDir, layout.ReportDir })
         {
             if (Directory.Exists(folder))
             {

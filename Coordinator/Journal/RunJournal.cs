@@ -34,16 +34,24 @@ public sealed class RunJournal(RunLayout layout)
         ["units"] = new JsonObject(plan.Units.Select(u => KeyValuePair.Create(u.Unit.Module, (JsonNode?)u.Device.ToString()))),
     });
 
-    /// <summary>Writes the layer's summary file atomically, then records the layer as done with the file's hash.</summary>
-    public Task RecordLayerAsync(int layer, IReadOnlyList<UnitReport> units, IReadOnlyDictionary<int, string> shardHashes) => Task.Run(() =>
+    /// <summary>Writes the layer's summary file atomically, runs <paramref name="beforeCommit"/>, then records the layer as
+    /// done with the file's hash. What <paramref name="beforeCommit"/> writes (the quality report) is therefore there
+    /// for every layer the journal counts done, even after a crash right at the commit.</summary>
+    public Task RecordLayerAsync(int layer, IReadOnlyList<UnitReport> units, IReadOnlyDictionary<int, string> shardHashes, Action? beforeCommit = null) => Task.Run(() =>
     {
         var summary = new LayerSummary(
             layer,
             [.. units.OrderBy(u => u.Unit.Module, StringComparer.Ordinal)],
             shardHashes.OrderBy(s => s.Key).Select(s => new ShardHash(s.Key, s.Value)).ToList());
         var sha = AtomicFile.WriteAllBytes(layout.LayerFile(layer), JsonSerializer.SerializeToUtf8Bytes(summary, Json));
+        beforeCommit?.Invoke();
         return AppendAsync(new JsonObject { ["event"] = "layer", ["layer"] = layer, ["sha256"] = sha });
     });
+
+    /// <summary>The unit reports of a layer's summary file, in the file's order (by module name, ordinal).</summary>
+    public static IReadOnlyList<UnitReport> ReadLayerUnits(RunLayout layout, int layer) =>
+        JsonSerializer.Deserialize<LayerSummary>(File.ReadAllBytes(layout.LayerFile(layer)), Json)?.Units
+            ?? throw new JsonException($"{layout.LayerFile(layer)}: empty");
 
     /// <summary>Records that every layer is done.</summary>
     public Task RecordRunDoneAsync(int layers) => AppendAsync(new JsonObject { ["event"] = "done", ["layers"] = layers });

@@ -22,6 +22,9 @@ public sealed record RunLayout(string SaveDir)
     /// <summary>Committed inputs of every layer, per calibration shard.</summary>
     public string ActivationsDir => Path.Combine(SaveDir, "activations");
 
+    /// <summary>The quality report of the committed layers (units.json, loss-by-layer.png, summary.md).</summary>
+    public string ReportDir => Path.Combine(SaveDir, "report");
+
     /// <summary>A layer's summary: each unit's outcome and each shard's hash.</summary>
     public string LayerFile(int layer) => Path.Combine(LayersDir, $"{layer:D3}", "layer.json");
 

@@ -15,7 +15,8 @@ dotnet publish Coordinator/Coordinator.csproj -c Release -r linux-x64 --self-con
 find "$pub" -maxdepth 1 \( -name 'libtorch*.so*' -o -name 'libc10*.so*' -o -name 'libgomp*.so*' -o -name 'libshm*.so*' \
   -o -name 'libbackend_with_compiler.so' -o -name 'libjitbackend_test.so' -o -name 'libnnapi_backend.so' \
   -o -name 'libaoti_custom_ops.so' \) -delete
-# SkiaSharp and other win/osx natives that TorchSharp pulls in are useless there.
+# win/osx natives are useless there. The linux-x64 libSkiaSharp.so and libHarfBuzzSharp.so stay: the quality report's
+# plot needs them (dependency-free builds, no fontconfig; the font is embedded in moequant).
 rm -rf "$pub"/runtimes/win* "$pub"/runtimes/osx*
 
 tar -C "$out" -cJf "$out/moequant-linux-x64.tar.xz" moequant

@@ -1,6 +1,8 @@
+using System.Text.Json.Nodes;
 using MoeQuant.Coordinator.Actors;
 using MoeQuant.Coordinator.Journal;
 using MoeQuant.Coordinator.Progress;
+using MoeQuant.Coordinator.Report;
 using MoeQuant.Coordinator.Tests.Pipeline;
 using MoeQuant.GpuNode.Actors;
 using MoeQuant.GpuNode.Durability;
@@ -51,6 +53,9 @@ public sealed class ReplanTests(ITestOutputHelper output) : Akka.TestKit.Xunit2.
         Assert.False(run.Outcome.Succeeded);
         Assert.Contains("no device left", run.Outcome.Message, StringComparison.Ordinal);
         Assert.Equal(1, RunJournal.LayersDone(new RunLayout(run.Dir)));
+        // The finished layer has its quality report although the run stopped.
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(new RunLayout(run.Dir).ReportDir, QualityReport.UnitsFile)))!;
+        Assert.Equal(1, (int)report["layers"]!);
     }
 
     protected override void Dispose(bool disposing)
@@ -69,7 +74,7 @@ public sealed class ReplanTests(ITestOutputHelper output) : Akka.TestKit.Xunit2.
         _executors.AddRange(executors);
         var completion = new RunCompletion();
         var settings = new CoordinatorSettings(workload.Shape, StartLayer: 0, devices, MaxLayerAttempts: 4);
-        var coordinator = Sys.ActorOf(CoordinatorActor.Props(settings, new RunJournal(layout), new RunProgress(workload.Shape.Layers, 0, workload.Shape.TotalTokens), completion), $"coordinator-{name}");
+        var coordinator = Sys.ActorOf(CoordinatorActor.Props(settings, new RunJournal(layout), new QualityReport(layout), new RunProgress(workload.Shape.Layers, 0, workload.Shape.TotalTokens), completion), $"coordinator-{name}");
         var node = new NodeSettings(0.01, 10, 16, OffloadActivations: false, TimeSpan.FromSeconds(1));
         Sys.ActorOf(GpuNodeSupervisor.Props([.. executors], workload, new BulkStore(), node, coordinator), $"devices-{name}");
         var outcome = await completion.Outcome.WaitAsync(TimeSpan.FromSeconds(60));

@@ -21,6 +21,9 @@ public sealed class QuantizeCommandTests : IDisposable
         var expected = SaveDirs.Outputs(_dirs.New("one"));
         Assert.Contains("layers/002/mlp.experts.3.gate_up_proj.safetensors", expected.Keys);
         Assert.Contains("activations/003/shard-0003.safetensors", expected.Keys);
+        Assert.Contains("report/units.json", expected.Keys);
+        Assert.Contains("report/loss-by-layer.png", expected.Keys);
+        Assert.Contains("report/summary.md", expected.Keys);
         Assert.Equal(expected, SaveDirs.Outputs(_dirs.New("three")));
         Assert.Equal(expected, SaveDirs.Outputs(_dirs.New("again")));
         Assert.Equal((0, 0), (three.ExitCode, again.ExitCode));
@@ -64,6 +67,22 @@ public sealed class QuantizeCommandTests : IDisposable
         Assert.Contains("is not empty and holds no MoeQuant run", refused.Error, StringComparison.Ordinal);
         Assert.Equal(0, overwritten.ExitCode);
         Assert.Equal("mine", await File.ReadAllTextAsync(Path.Combine(dir, "notes.txt")));
+    }
+
+    [Fact]
+    public async Task Should_finish_the_run_and_log_a_warning_when_the_report_cannot_be_written()
+    {
+        var dir = _dirs.New("blocked");
+        Directory.CreateDirectory(dir);
+        // A file where the report folder belongs, so that every report write fails.
+        await File.WriteAllTextAsync(Path.Combine(dir, "report"), "in the way");
+
+        var run = await Quantize("blocked", "--overwrite", "--devices", "cpu");
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Contains("done: all 3 layers quantized", run.Output, StringComparison.Ordinal);
+        var logs = string.Concat(Directory.EnumerateFiles(Path.Combine(dir, "logs")).Select(File.ReadAllText));
+        Assert.Contains("Quality report not written at layer 2", logs, StringComparison.Ordinal);
     }
 
     [Theory]
