@@ -51,7 +51,7 @@ internal static class QuantizeHost
             .AddSingleton(sp => RunSetup.Create(sp, factory))
             .AddSingleton<RunCompletion>()
             .AddSingleton(sp => new RunJournal(sp.GetRequiredService<RunSetup>().Layout))
-            .AddSingleton(sp => Progress(sp.GetRequiredService<RunSetup>()));
+            .AddSingleton(sp => Progress(sp.GetRequiredService<RunSetup>(), sp.GetRequiredService<ILoggerFactory>()));
 
         fileLog = new JsonFileLoggerProvider();
         builder.Logging.AddProvider(fileLog).SetMinimumLevel(LogLevel.Information).AddFilter("Akka", LogLevel.Warning);
@@ -119,7 +119,8 @@ internal static class QuantizeHost
             });
     }
 
-    private static RunProgress Progress(RunSetup setup) => new(setup.Workload.Shape.Layers, setup.StartLayer, setup.Workload.Shape.TotalTokens);
+    private static RunProgress Progress(RunSetup setup, ILoggerFactory logs) =>
+        new(setup.Workload.Shape.Layers, setup.StartLayer, setup.Workload.Shape.TotalTokens, logs.CreateLogger<RunProgress>());
 
     private static void AddOptions<T>(IServiceCollection services, string section)
         where T : class => services.AddOptions<T>().BindConfiguration(section).ValidateDataAnnotations().ValidateOnStart();

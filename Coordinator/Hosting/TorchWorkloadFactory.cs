@@ -22,8 +22,6 @@ namespace MoeQuant.Coordinator.Hosting;
 /// </summary>
 internal sealed class TorchWorkloadFactory : IWorkloadFactory
 {
-    public const string TinyModelName = "tiny-deepseek-v3";
-
     public ModelIdentity Describe(QuantizeSettings settings)
     {
         var folder = ModelFolder(settings);
@@ -34,7 +32,7 @@ internal sealed class TorchWorkloadFactory : IWorkloadFactory
         }
 
         DeepseekV3Config.Load(configPath);
-        var name = settings.Model.Path is { Length: > 0 } ? new DirectoryInfo(folder).Name : TinyModelName;
+        var name = settings.Model.Path is { Length: > 0 } ? new DirectoryInfo(folder).Name : BuiltInModel.Name;
         return new ModelIdentity(name, Fingerprint(folder));
     }
 
@@ -62,7 +60,7 @@ internal sealed class TorchWorkloadFactory : IWorkloadFactory
 
     private static string ModelFolder(QuantizeSettings settings) => settings.Model.Path is { Length: > 0 } path
         ? Directory.Exists(path) ? Path.GetFullPath(path) : throw new UserInputException($"--model-name-or-path {path}: folder does not exist")
-        : TinyCheckpoint.EnsureWritten();
+        : BuiltInModel.Folder;
 
     /// <summary>The config plus every tensor's name, dtype and shape: what makes two checkpoints the same model.</summary>
     private static string Fingerprint(string folder)
@@ -118,16 +116,29 @@ internal sealed class TorchWorkloadFactory : IWorkloadFactory
     private static IReadOnlyList<int[]> Samples(QuantizeSettings settings, string folder, DeepseekV3Config config)
     {
         var c = settings.Calibration;
-        if (c.Dataset is not { Length: > 0 } dataset)
+        var dataset = c.Dataset;
+        var count = c.NumCalibrationSamples;
+        if (dataset is not { Length: > 0 })
         {
-            return settings.Model.Path is { Length: > 0 } path
-                ? throw new UserInputException($"--dataset-name-or-path is required for {path} (open-thoughts, open-platypus, fineweb-edu, or a local .jsonl, .parquet or .txt)")
-                : TinyCalibration.Samples(c.NumCalibrationSamples, c.MaxSequenceLength, config.VocabSize, c.Seed);
+            if (settings.Model.Path is { Length: > 0 } path)
+            {
+                throw new UserInputException($"--dataset-name-or-path is required for {path} (open-thoughts, open-platypus, fineweb-edu, or a local .jsonl, .parquet or .txt)");
+            }
+
+            // The built-in text has fewer chapters than MoE-Quant's default sample count; the user chose neither, so
+            // all of them are used without the warning a short dataset of the user's own would get.
+            dataset = BuiltInModel.CalibrationText;
+            count = Math.Min(count, File.ReadAllText(dataset).Split("\n\n").Count(p => p.Trim().Length > 0));
         }
 
         var tokenizer = File.Exists(Path.Combine(folder, "tokenizer.json")) ? HfTokenizer.Load(folder) : null;
-        var set = CalibrationData.PrepareAsync(new Model.Calibration.CalibrationOptions(dataset, c.NumCalibrationSamples, c.MaxSequenceLength, c.Seed), tokenizer)
+        var set = CalibrationData.PrepareAsync(new Model.Calibration.CalibrationOptions(dataset, count, c.MaxSequenceLength, c.Seed), tokenizer)
             .GetAwaiter().GetResult();
+        foreach (var warning in set.Warnings)
+        {
+            Console.Error.WriteLine($"warning: {warning}");
+        }
+
         var outside = set.Samples.SelectMany(s => s).FirstOrDefault(id => id < 0 || id >= config.VocabSize, -1);
         return outside >= 0
             ? throw new UserInputException($"--dataset-name-or-path {dataset}: token id {outside} is outside the model's vocabulary of {config.VocabSize}")

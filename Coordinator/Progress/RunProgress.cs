@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace MoeQuant.Coordinator.Progress;
 
@@ -27,8 +29,9 @@ public enum LayerPhase
 public sealed record ProgressSnapshot(int Layer, int Layers, LayerPhase Phase, int UnitsDone, int Units, int Devices, double TokensPerSecond, TimeSpan? Eta);
 
 /// <summary>The coordinator's running account of the run, read by the display from another thread.</summary>
-public sealed class RunProgress(int layers, int startLayer, long tokensPerLayer)
+public sealed partial class RunProgress(int layers, int startLayer, long tokensPerLayer, ILogger? log = null)
 {
+    private readonly ILogger _log = log ?? NullLogger.Instance;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly Lock _lock = new();
     private ProgressSnapshot _now = new(startLayer, layers, LayerPhase.Waiting, 0, 0, 0, 0, null);
@@ -44,8 +47,14 @@ public sealed class RunProgress(int layers, int startLayer, long tokensPerLayer)
         }
     }
 
-    public void Phase(int layer, LayerPhase phase, int units, int devices) =>
+    public void Phase(int layer, LayerPhase phase, int units, int devices)
+    {
         Update(s => s with { Layer = layer, Phase = phase, Units = units, Devices = devices, UnitsDone = phase < LayerPhase.Quantizing ? 0 : s.UnitsDone });
+        if (phase != LayerPhase.Finished)
+        {
+            LogPhase(_log, layer + 1, layers, phase, units, devices, _clock.Elapsed.TotalSeconds);
+        }
+    }
 
     public void UnitDone() => Update(s => s with { UnitsDone = s.UnitsDone + 1 });
 
@@ -55,7 +64,9 @@ public sealed class RunProgress(int layers, int startLayer, long tokensPerLayer)
         var done = layer + 1 - startLayer;
         var elapsed = _clock.Elapsed;
         var perLayer = elapsed / done;
-        Update(s => s with { TokensPerSecond = tokensPerLayer * done / elapsed.TotalSeconds, Eta = perLayer * (layers - layer - 1) });
+        var eta = perLayer * (layers - layer - 1);
+        Update(s => s with { TokensPerSecond = tokensPerLayer * done / elapsed.TotalSeconds, Eta = eta });
+        LogLayerDone(_log, layer + 1, layers, tokensPerLayer * done / elapsed.TotalSeconds, elapsed.TotalSeconds, eta.TotalSeconds);
     }
 
     private void Update(Func<ProgressSnapshot, ProgressSnapshot> change)
@@ -65,4 +76,11 @@ public sealed class RunProgress(int layers, int startLayer, long tokensPerLayer)
             _now = change(_now);
         }
     }
+
+    // Plain log lines for the console when it is not a terminal, and for save_dir/logs/ always.
+    [LoggerMessage(Level = LogLevel.Information, Message = "layer {Layer}/{Layers}: {Phase} ({Units} units on {Devices} devices, {Elapsed:F1} s elapsed)")]
+    private static partial void LogPhase(ILogger log, int layer, int layers, LayerPhase phase, int units, int devices, double elapsed);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "layer {Layer}/{Layers} done: {TokensPerSecond:F0} tokens/s, {Elapsed:F1} s elapsed, ETA {Eta:F0} s")]
+    private static partial void LogLayerDone(ILogger log, int layer, int layers, double tokensPerSecond, double elapsed, double eta);
 }

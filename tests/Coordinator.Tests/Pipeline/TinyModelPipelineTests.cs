@@ -2,13 +2,15 @@ using MoeQuant.Coordinator.Cli;
 using MoeQuant.Coordinator.Hosting;
 using MoeQuant.Coordinator.Tests.Cli;
 using MoeQuant.Kernels.Gptq;
+using MoeQuant.Model.Calibration;
 using MoeQuant.Model.Quantized;
+using MoeQuant.Model.Tokenization;
 using MoeQuant.Model.TinyModel;
 using static TorchSharp.torch;
 
 namespace MoeQuant.Coordinator.Tests.Pipeline;
 
-/// <summary>`moequant quantize` with the real maths on the built-in tiny model, on the CPU.</summary>
+/// <summary>`moequant quantize` with the real maths on the built-in model, on the CPU.</summary>
 [Collection(ProcessEnvironment.Collection)]
 public sealed class TinyModelPipelineTests : IDisposable
 {
@@ -23,7 +25,8 @@ public sealed class TinyModelPipelineTests : IDisposable
         Assert.True(run.ExitCode == 0, run.Error);
 
         var options = new GptqOptions { Bits = 4, GroupSize = -1, Symmetric = false, ScaleDtype = ScalarType.Float16 };
-        var reference = SequentialReference.Run(TinyCheckpoint.EnsureWritten(), TinyCalibration.Samples(Samples, 8192, 1024, 0), Shards, options);
+        var calibration = await CalibrationData.PrepareAsync(new Model.Calibration.CalibrationOptions(BuiltInModel.CalibrationText, Samples, 8192, 0), HfTokenizer.Load(BuiltInModel.Folder));
+        var reference = SequentialReference.Run(BuiltInModel.Folder, calibration.Samples, Shards, options);
         var written = Directory.EnumerateFiles(Path.Combine(_dirs.New("pipeline"), "layers"), "*.safetensors", SearchOption.AllDirectories)
             .SelectMany(UnitStateFile.Read).ToDictionary(l => l.Name);
         try
@@ -60,7 +63,7 @@ public sealed class TinyModelPipelineTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--group-size 48", "--group-size 48 does not divide the 64 input columns of model.layers.0.self_attn.q_a_proj")]
+    [InlineData("--group-size 48", "--group-size 48 does not divide the 256 input columns of model.layers.0.self_attn.q_a_proj")]
     [InlineData("--model-name-or-path /nonexistent/model", "--model-name-or-path /nonexistent/model: folder does not exist")]
     public async Task Should_reject_settings_the_model_cannot_take(string flags, string message)
     {
