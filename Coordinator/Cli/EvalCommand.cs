@@ -13,7 +13,7 @@ public static class EvalCommand
 
     public static Command Create()
     {
-        var command = new Command("eval", "Perplexity of a checkpoint (the built-in tiny model without --model-name-or-path)");
+        var command = new Command("eval", "Perplexity of a checkpoint (the built-in model on its held-out text when given no model and no data)");
         Option<T> Add<T>(string kebab, string description)
         {
             var option = new Option<T>(kebab, "--" + kebab[2..].Replace('-', '_')) { Description = description };
@@ -21,7 +21,7 @@ public static class EvalCommand
             return option;
         }
 
-        var model = Add<string?>("--model-name-or-path", "Checkpoint folder: FP8, BF16 or fake-quantized (default: the built-in tiny model)");
+        var model = Add<string?>("--model-name-or-path", "Checkpoint folder: FP8, BF16 or fake-quantized (default: the built-in model)");
         var dataset = Add<string?>("--dataset-name-or-path", "Dataset name or path, sampled and tokenized as calibration data is");
         var inputIds = Add<string?>("--input-ids", "JSON Lines file, each line a JSON array of token ids; every line is evaluated whole");
         var samples = Add<int?>("--num-samples", $"Sequences drawn from the dataset (default {EvalRequest.DefaultNumSamples})");
@@ -63,7 +63,7 @@ public static class EvalCommand
             }
         }
 
-        output.WriteLine(json ? report.ToJson() : $"{(request.ModelPath is null ? "built-in tiny model " : "")}{report.Model}: {report.ToLine()}");
+        output.WriteLine(json ? report.ToJson() : $"{(request.ModelPath is null ? "built-in model " : "")}{report.Model}: {report.ToLine()}");
         return 0;
     }
 

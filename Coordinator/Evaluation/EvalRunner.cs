@@ -21,13 +21,18 @@ public static class EvalRunner
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(warn);
 
-        // 1) flags, before any file is opened.
+        // 1) flags, before any file is opened. With no model and no data, the built-in model on its held-out text.
+        if (request is { ModelPath: null, InputIds: null, Dataset: null, NumSamples: null, MaxSequenceLength: null, Seed: null })
+        {
+            request = request with { InputIds = BuiltInModel.HeldOutIds };
+        }
+
         var (dtypeName, dtype) = Dtype(request.Dtype ?? EvalRequest.DefaultDtype);
         CheckDataFlags(request);
         var (deviceName, device) = FirstDevice(request.Devices);
 
         // 2) the model: its config and the reader of its weights, every tensor checked.
-        using var model = EvalWeightSources.Open(request.ModelPath ?? TinyCheckpoint.EnsureWritten());
+        using var model = EvalWeightSources.Open(request.ModelPath ?? BuiltInModel.Folder);
 
         // 3) the data.
         var data = request.InputIds is { } inputIds
@@ -80,11 +85,7 @@ public static class EvalRunner
 
         if (request.Dataset is null)
         {
-            // The built-in tiny model has no tokenizer and no data of its own.
-            throw new UserInputException(request.ModelPath is null
-                ? "the built-in tiny model comes without evaluation data: give --input-ids FILE.jsonl (each line a JSON array of token ids "
-                    + $"below {TinyModelConfig.Load().VocabSize}) or --dataset-name-or-path with token-id rows"
-                : "give the evaluation data: --dataset-name-or-path NAME|PATH or --input-ids FILE.jsonl");
+            throw new UserInputException("give the evaluation data: --dataset-name-or-path NAME|PATH or --input-ids FILE.jsonl");
         }
 
         if (request.NumSamples < 1 || request.MaxSequenceLength < 2 || request.Seed < 0)

@@ -61,12 +61,12 @@ public sealed class EvalCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task Should_evaluate_the_built_in_tiny_model_when_no_folder_is_given()
+    public async Task Should_evaluate_the_built_in_model_when_no_folder_is_given()
     {
         var run = await Eval("--input-ids", _inputIds);
 
         Assert.Equal(0, run.ExitCode);
-        Assert.StartsWith($"built-in tiny model {TinyCheckpoint.DefaultFolder}: 13 tokens in 3 sequences", run.Output, StringComparison.Ordinal);
+        Assert.StartsWith($"built-in model {BuiltInModel.Folder}: 13 tokens in 3 sequences", run.Output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -120,7 +120,7 @@ public sealed class EvalCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("the built-in tiny model comes without evaluation data: give --input-ids FILE.jsonl")]
+    [InlineData("give the evaluation data: --dataset-name-or-path NAME|PATH or --input-ids FILE.jsonl", "--model-name-or-path", "model")]
     [InlineData("give --input-ids or --dataset-name-or-path, not both", "--input-ids", "a.jsonl", "--dataset-name-or-path", "b.jsonl")]
     [InlineData("--num-samples, --max-sequence-length and --seed apply to --dataset-name-or-path", "--input-ids", "a.jsonl", "--num-samples", "3")]
     [InlineData("--dtype float16: eval computes in bfloat16 or float32", "--input-ids", "a.jsonl", "--dtype", "float16")]
