@@ -25,9 +25,9 @@ public static class InspectCommand
         command.SetAction(parseResult =>
         {
             var dir = parseResult.GetValue(directory);
-            // Without a folder: the built-in tiny checkpoint, written to the user's cache on first use.
-            var folder = dir ?? new DirectoryInfo(TinyCheckpoint.EnsureWritten());
-            var source = dir is null ? $"built-in tiny model ({folder.FullName})" : folder.FullName;
+            // Without a folder: the built-in model that ships with MoeQuant.
+            var folder = dir ?? new DirectoryInfo(BuiltInModel.Folder);
+            var source = dir is null ? $"built-in model ({folder.FullName})" : folder.FullName;
             var summary = Summarize(folder, headerReader);
             var output = parseResult.InvocationConfiguration.Output;
             if (parseResult.GetValue(json))
