@@ -45,7 +45,7 @@ public static class QuantizeCommand
         Add<string>("--quantization-scale", "Gptq:QuantizationScale", "absmax or mse (default: absmax)");
         Add<bool>("--quantize-only-experts", "Gptq:QuantizeOnlyExperts", "Quantize routed experts only");
         Add<bool>("--tie-gptq-handles", "Gptq:TieGptqHandles", "gate and up projections share one Hessian");
-        Add<string>("--dtype", "Model:Dtype", "float16 or bfloat16 (default float16)");
+        Add<string>("--dtype", "Model:Dtype", "float16, bfloat16 or float32: compute and scale dtype (default bfloat16)");
         Add<string>("--save-dir", "Run:SaveDir", "Output folder (default ./quantized/<model>-w<bits>g<group>)");
         Add<string>("--devices", "Run:Devices", "cpu, cpu:N (N logical CPU devices), 0-7 or 0,2 (default: every GPU, else cpu)");
         Add<bool>("--resume", "Run:Resume", "Continue the run in --save-dir at its first unfinished layer");

@@ -10,9 +10,10 @@ public sealed record ModelOptions
     /// <summary><c>--model-name-or-path</c>: checkpoint folder; empty for the built-in tiny model.</summary>
     public string? Path { get; init; }
 
-    /// <summary><c>--dtype</c>: float16, bfloat16 or float32: the forward's compute dtype and the scales' dtype (MoE-Quant's
-    /// default float16; its "float16s" typo is not copied).</summary>
-    public string Dtype { get; init; } = "float16";
+    /// <summary><c>--dtype</c>: float16, bfloat16 or float32: the forward's compute dtype and the scales' dtype. Default
+    /// bfloat16, DeepSeek-V3's own dtype and what MoE-Quant's README runs: its parser's float16 default is reachable only
+    /// by omitting the flag, because of its "float16s" typo (GPTQ.md §2.1).</summary>
+    public string Dtype { get; init; } = "bfloat16";
 }
 
 /// <summary>Section <c>MoeQuant:Calibration</c>: the calibration data.</summary>

@@ -24,7 +24,7 @@ public sealed class TinyModelPipelineTests : IDisposable
         var run = await Quantize("pipeline", "--devices", "cpu:2");
         Assert.True(run.ExitCode == 0, run.Error);
 
-        var options = new GptqOptions { Bits = 4, GroupSize = -1, Symmetric = false, ScaleDtype = ScalarType.Float16 };
+        var options = new GptqOptions { Bits = 4, GroupSize = -1, Symmetric = false, ScaleDtype = ScalarType.BFloat16 };
         var calibration = await CalibrationData.PrepareAsync(new Model.Calibration.CalibrationOptions(BuiltInModel.CalibrationText, Samples, 8192, 0), HfTokenizer.Load(BuiltInModel.Folder));
         var reference = SequentialReference.Run(BuiltInModel.Folder, calibration.Samples, Shards, options);
         var written = Directory.EnumerateFiles(Path.Combine(_dirs.New("pipeline"), "layers"), "*.safetensors", SearchOption.AllDirectories)
