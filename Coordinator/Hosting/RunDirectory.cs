@@ -128,17 +128,23 @@ public static class RunDirectory
             File.Delete(temporary);
         }
 
-        foreach (var (folder, first) in new[] { (layout.LayersDir, done), (layout.ActivationsDir, done + 1) })
-        {
-            if (!Directory.Exists(folder))
-            {
-                continue;
-            }
+        Remove(layout.LayersDir, n => n >= done);
 
-            foreach (var stale in Directory.EnumerateDirectories(folder).Where(d => int.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= first))
-            {
-                Directory.Delete(stale, recursive: true);
-            }
+        // Only the resumed layer's own input is read again; a crash between a commit and the deletion of the committed
+        // layer's input leaves that input behind.
+        Remove(layout.ActivationsDir, n => n != done);
+    }
+
+    private static void Remove(string folder, Func<int, bool> layer)
+    {
+        if (!Directory.Exists(folder))
+        {
+            return;
+        }
+
+        foreach (var stale in Directory.EnumerateDirectories(folder).Where(d => int.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && layer(n)))
+        {
+            Directory.Delete(stale, recursive: true);
         }
     }
 

@@ -36,8 +36,10 @@ public sealed class RunJournal(RunLayout layout)
 
     /// <summary>Writes the layer's summary file atomically, runs <paramref name="beforeCommit"/>, then records the layer as
     /// done with the file's hash. What <paramref name="beforeCommit"/> writes (the quality report) is therefore there
-    /// for every layer the journal counts done, even after a crash right at the commit.</summary>
-    public Task RecordLayerAsync(int layer, IReadOnlyList<UnitReport> units, IReadOnlyDictionary<int, string> shardHashes, Action? beforeCommit = null) => Task.Run(() =>
+    /// for every layer the journal counts done, even after a crash right at the commit.
+    /// Once the layer is committed its own input is no longer needed (a resume starts from the next layer's input) and is
+    /// deleted: DeepSeek-V3's calibration activations are tens of GB per layer.</summary>
+    public Task RecordLayerAsync(int layer, IReadOnlyList<UnitReport> units, IReadOnlyDictionary<int, string> shardHashes, Action? beforeCommit = null) => Task.Run(async () =>
     {
         var summary = new LayerSummary(
             layer,
@@ -45,7 +47,8 @@ public sealed class RunJournal(RunLayout layout)
             shardHashes.OrderBy(s => s.Key).Select(s => new ShardHash(s.Key, s.Value)).ToList());
         var sha = AtomicFile.WriteAllBytes(layout.LayerFile(layer), JsonSerializer.SerializeToUtf8Bytes(summary, Json));
         beforeCommit?.Invoke();
-        return AppendAsync(new JsonObject { ["event"] = "layer", ["layer"] = layer, ["sha256"] = sha });
+        await AppendAsync(new JsonObject { ["event"] = "layer", ["layer"] = layer, ["sha256"] = sha }).ConfigureAwait(false);
+        DeleteFolder(layout.LayerInputDir(layer));
     });
 
     /// <summary>The unit reports of a layer's summary file, in the file's order (by module name, ordinal).</summary>
@@ -53,8 +56,12 @@ public sealed class RunJournal(RunLayout layout)
         JsonSerializer.Deserialize<LayerSummary>(File.ReadAllBytes(layout.LayerFile(layer)), Json)?.Units
             ?? throw new JsonException($"{layout.LayerFile(layer)}: empty");
 
-    /// <summary>Records that every layer is done.</summary>
-    public Task RecordRunDoneAsync(int layers) => AppendAsync(new JsonObject { ["event"] = "done", ["layers"] = layers });
+    /// <summary>Records that every layer is done, and deletes the last layer's output, which nothing reads.</summary>
+    public async Task RecordRunDoneAsync(int layers)
+    {
+        await AppendAsync(new JsonObject { ["event"] = "done", ["layers"] = layers }).ConfigureAwait(false);
+        DeleteFolder(layout.ActivationsDir);
+    }
 
     /// <summary>How far the journal says the run got: the number of leading layers whose commit line is present and
     /// whose summary file still has the recorded hash. The run resumes at that layer.</summary>
@@ -105,6 +112,14 @@ public sealed class RunJournal(RunLayout layout)
             file.Flush(flushToDisk: true);
         }
     });
+
+    private static void DeleteFolder(string folder)
+    {
+        if (Directory.Exists(folder))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 
     private sealed record LayerSummary(int Layer, IReadOnlyList<UnitReport> Units, IReadOnlyList<ShardHash> Shards);
 

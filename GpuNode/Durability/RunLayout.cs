@@ -31,6 +31,9 @@ public sealed record RunLayout(string SaveDir)
     /// <summary>A unit's quantized weights.</summary>
     public string UnitFile(UnitId unit) => Path.Combine(LayersDir, $"{unit.Layer:D3}", $"{unit.Module}.safetensors");
 
+    /// <summary>The committed inputs of <paramref name="layer"/>, every shard.</summary>
+    public string LayerInputDir(int layer) => Path.Combine(ActivationsDir, $"{layer:D3}");
+
     /// <summary>The input of <paramref name="layer"/> for one shard (written when layer − 1 commits).</summary>
-    public string ShardInputFile(int layer, int shard) => Path.Combine(ActivationsDir, $"{layer:D3}", $"shard-{shard:D4}.safetensors");
+    public string ShardInputFile(int layer, int shard) => Path.Combine(LayerInputDir(layer), $"shard-{shard:D4}.safetensors");
 }
