@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# On the GPU machine: `moequant quantize` of the built-in model on one GPU, then on the same GPU split into two logical
+# devices (a multi-device plan), timing both and checking that both wrote the same bytes; then the eval before and
+# after. Writes $OUT/pipeline.jsonl and copies each run's summary.md. Usage: bench/device/pipeline.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:?set OUT}
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+
+run() { # name, devices
+  local dir=/tmp/pipeline-$1
+  rm -rf "$dir"
+  local start end
+  start=$(date +%s.%N)
+  bench/device/run.sh quantize --devices "$2" --save-dir "$dir" > "/tmp/pipeline-$1.log" 2>&1 || { tail -30 "/tmp/pipeline-$1.log"; exit 1; }
+  end=$(date +%s.%N)
+  tail -3 "/tmp/pipeline-$1.log"
+  local hash
+  hash=$(cd "$dir" && find layers report -type f | sort | xargs sha256sum | sha256sum | cut -c1-16)
+  cp "$dir/report/summary.md" "$out/summary-$1.md" 2>/dev/null || true
+  printf '{"bench":"pipeline","machine":"%s","model":"built-in tiny-deepseek-v3","devices":"%s","seconds":%.2f,"output_hash":"%s"}\n' \
+    "$gpu" "$2" "$(echo "$end - $start" | bc)" "$hash" | tee -a "$out/pipeline.jsonl"
+}
+
+run one-gpu 0
+run split-gpu 0:2
+run cpu cpu
