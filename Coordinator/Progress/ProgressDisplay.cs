@@ -1,24 +1,33 @@
+using MoeQuant.Kernels.Cuda;
 using Spectre.Console;
 
 namespace MoeQuant.Coordinator.Progress;
 
-/// <summary>The live display of a run on a terminal: layer i/N, phase, units done, tokens/s, ETA. Off a terminal the
-/// coordinator's log lines say the same, one line per phase.</summary>
+/// <summary>The live display of a run on a terminal: layer i/N, phase, units done, tokens/s, GPU memory, ETA. Off a
+/// terminal the progress log lines say the same, one line per phase.</summary>
 internal static class ProgressDisplay
 {
     public static Task ShowAsync(IAnsiConsole console, RunProgress progress, Task done) =>
-        console.Live(Render(progress.Now)).AutoClear(false).StartAsync(async context =>
+        console.Live(Render(progress.Now, GpuMemory())).AutoClear(false).StartAsync(async context =>
         {
-            while (!done.IsCompleted)
+            var memory = GpuMemory();
+            for (var tick = 1; !done.IsCompleted; tick++)
             {
-                context.UpdateTarget(Render(progress.Now));
+                // The driver query is cheap but not free: every 2 s is enough for a memory figure.
+                memory = tick % 8 == 0 ? GpuMemory() : memory;
+                context.UpdateTarget(Render(progress.Now, memory));
                 await Task.WhenAny(done, Task.Delay(TimeSpan.FromMilliseconds(250))).ConfigureAwait(false);
             }
 
-            context.UpdateTarget(Render(progress.Now));
+            context.UpdateTarget(Render(progress.Now, memory));
         });
 
-    private static Table Render(ProgressSnapshot s)
+    /// <summary>Used/total GiB of every CUDA device, or null without CUDA.</summary>
+    private static string? GpuMemory() => CudaDriver.IsAvailable
+        ? string.Join("  ", CudaDriver.Devices().Select(d => $"{d.Ordinal}: {(d.TotalBytes - d.FreeBytes) / (double)(1L << 30):F1}/{d.TotalBytes / (double)(1L << 30):F0} GiB"))
+        : null;
+
+    private static Table Render(ProgressSnapshot s, string? gpuMemory)
     {
         var table = new Table().Border(TableBorder.Rounded).HideHeaders().AddColumn("what").AddColumn("value");
         var layer = Math.Min(s.Layer + 1, s.Layers);
@@ -27,6 +36,11 @@ internal static class ProgressDisplay
         table.AddRow("units", $"{s.UnitsDone}/{s.Units}");
         table.AddRow("devices", $"{s.Devices}");
         table.AddRow("tokens/s", s.TokensPerSecond > 0 ? $"{s.TokensPerSecond:N0}" : "-");
+        if (gpuMemory is not null)
+        {
+            table.AddRow("GPU memory", gpuMemory);
+        }
+
         table.AddRow("ETA", s.Eta is { } eta ? eta.ToString(@"hh\:mm\:ss") : "-");
         return table;
     }
