@@ -124,7 +124,7 @@ internal static class GptqBatch
                     results.Add(new QuantResult
                     {
                         Unit = items[e].Weights[t].Unit,
-                        Codes = Keep((codes - spec.ZeroOffset).to_type(ScalarType.Int8)),
+                        Codes = Keep((codes.to_type(ScalarType.Int16) - spec.ZeroOffset).to_type(ScalarType.Int8)),
                         Scales = Keep(positions[t].Scale[e].to_type(spec.ScaleDtype, copy: true)),
                         ZeroPoints = Keep((positions[t].Zero[e] - spec.ZeroOffset).to_type(ScalarType.Int8)),
                         GIdx = Keep(tensor(Enumerable.Range(0, columns).Select(c => c / groupSize).ToArray(), device: device)),

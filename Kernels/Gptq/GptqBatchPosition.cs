@@ -32,13 +32,13 @@ internal sealed class GptqBatchPosition
     /// <summary>(E, rows, groups) float32 unsigned zero points.</summary>
     public Tensor Zero { get; }
 
-    /// <summary>(E, rows, columns) float32 unsigned round-to-nearest codes.</summary>
+    /// <summary>(E, rows, columns) uint8 unsigned round-to-nearest codes.</summary>
     public Tensor RtnCodes { get; }
 
     /// <summary>(E, rows, columns) float32 round-to-nearest values, rounded to the scale dtype.</summary>
     public Tensor RtnValues { get; }
 
-    /// <summary>(G, rows, columns) float32 unsigned GPTQ codes of the GPTQ items in natural order, once the loop ran.</summary>
+    /// <summary>(G, rows, columns) uint8 unsigned GPTQ codes of the GPTQ items in natural order, once the loop ran.</summary>
     public Tensor? Codes { get; private set; }
 
     /// <summary>(G, rows, columns) float32 values of <see cref="Codes"/>.</summary>
@@ -60,8 +60,10 @@ internal sealed class GptqBatchPosition
         // Broadcasting one scale over its group computes, element for element, what the single path's expanded scales do.
         var rtnCodes = GroupQuantizer.Quantize(weight.view(count, rows, groups, groupSize), s, z, spec);
         var rtnValues = GroupQuantizer.Dequantize(rtnCodes, s, z, spec);
-        return new GptqBatchPosition(
-            weight, scale.view(count, rows, groups), zero.view(count, rows, groups), rtnCodes.view(count, rows, columns), rtnValues.view(count, rows, columns));
+        // Codes are small integers: uint8 holds them exactly in a quarter of the memory.
+        var codes = rtnCodes.to_type(ScalarType.Byte).view(count, rows, columns);
+        rtnCodes.Dispose();
+        return new GptqBatchPosition(weight, scale.view(count, rows, groups), zero.view(count, rows, groups), codes, rtnValues.view(count, rows, columns));
     }
 
     /// <summary>
@@ -95,17 +97,19 @@ internal sealed class GptqBatchPosition
                 .div(groupSize, rounding_mode: RoundingMode.floor).to_type(ScalarType.Int32);
             foreach (var members in Enumerable.Range(0, positions.Length).GroupBy(t => positions[t].Weight.shape[1]).Select(g => g.ToArray()))
             {
+                using var launch = NewDisposeScope();
                 var codes = GptqLoop.RunFused(
-                    members.Length == 1 ? working[members[0]] : cat(members.Select(t => working[t]).ToArray(), 0),
+                    Join(members, working),
                     factors,
-                    members.Length == 1 ? scales[members[0]] : cat(members.Select(t => scales[t]).ToArray(), 0),
-                    members.Length == 1 ? zeros[members[0]] : cat(members.Select(t => zeros[t]).ToArray(), 0),
+                    Join(members, scales),
+                    Join(members, zeros),
                     groupAt.repeat(members.Length, 1),
                     spec,
                     block);
                 for (var m = 0; m < members.Length; m++)
                 {
-                    processed[members[m]] = codes.narrow(0, m * count, count).to_type(ScalarType.Float32);
+                    processed[members[m]] = codes.narrow(0, m * count, count).MoveToOuterDisposeScope();
+                    working[members[m]].Dispose();
                 }
             }
         }
@@ -119,8 +123,9 @@ internal sealed class GptqBatchPosition
                     using var scope = NewDisposeScope();
                     // Fresh copies: the single path hands the loop tensors of its own, and so does this.
                     var groups = ColumnGroups.FromStatic(scales[t][k].clone(), zeros[t][k].clone(), groupSize, orderOnHost?[k], spec);
-                    return GptqLoop.Run(working[t][k].clone(), factors[k].clone(), groups, spec, block).MoveToOuterDisposeScope();
+                    return GptqLoop.Run(working[t][k].clone(), factors[k].clone(), groups, spec, block).to_type(ScalarType.Byte).MoveToOuterDisposeScope();
                 }).ToArray());
+                working[t].Dispose();
             }
         }
 
@@ -130,14 +135,16 @@ internal sealed class GptqBatchPosition
         {
             var p = positions[t];
             var rows = p.Weight.shape[1];
+            using var step = NewDisposeScope();
             var natural = inverse is null ? processed[t] : processed[t].gather(1, inverse.unsqueeze(2).expand(count, columns, rows));
             var groups = columns / groupSize;
-            p.Codes = natural.transpose(1, 2).contiguous();
+            p.Codes = natural.transpose(1, 2).contiguous().MoveToOuterDisposeScope();
+            processed[t].Dispose();
             p.Values = GroupQuantizer.Dequantize(
-                p.Codes.view(count, rows, groups, groupSize),
+                p.Codes.to_type(ScalarType.Float32).view(count, rows, groups, groupSize),
                 p.Scale.index_select(0, gptqIndex).unsqueeze(3),
                 p.Zero.index_select(0, gptqIndex).unsqueeze(3),
-                spec).view(count, rows, columns);
+                spec).view(count, rows, columns).MoveToOuterDisposeScope();
         }
     }
 
@@ -159,6 +166,10 @@ internal sealed class GptqBatchPosition
 
         return (cat(parts.Select(p => p.Scale).ToArray(), 0), cat(parts.Select(p => p.Zero).ToArray(), 0));
     }
+
+    // The members' tensors stacked along the matrix dimension (no copy for one member).
+    private static Tensor Join(int[] members, Tensor[] tensors) =>
+        members.Length == 1 ? tensors[members[0]] : cat(members.Select(t => tensors[t]).ToArray(), 0);
 
     private static long[][] Rows(Tensor order)
     {
