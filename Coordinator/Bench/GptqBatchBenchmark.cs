@@ -14,28 +14,31 @@ namespace MoeQuant.Coordinator.Bench;
 /// </summary>
 internal static class GptqBatchBenchmark
 {
-    private const int Tokens = 8192;
     private const int GroupSize = 128;
     private const double RelDamp = 0.1;
 
-    public static void Run(BenchRecorder recorder, int device, int batch)
+    /// <summary>Measures on a CUDA device at DeepSeek-V3's expert shapes (hidden 7168, intermediate 2048, 8192 tokens).</summary>
+    public static void Run(BenchRecorder recorder, int device, int batch) =>
+        Run(recorder, new Device(DeviceType.CUDA, device), batch, new ExpertShape(7168, 2048, 8192));
+
+    /// <summary>The same on any device and expert shape (tests run it on the CPU at a small one).</summary>
+    internal static void Run(BenchRecorder recorder, Device cuda, int batch, ExpertShape shape)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
-        var cuda = new Device(DeviceType.CUDA, device);
         backends.cuda.matmul.allow_tf32 = false;
-        var experts = Enumerable.Range(0, batch).Select(e => Expert.Create(cuda, e)).ToList();
+        var experts = Enumerable.Range(0, batch).Select(e => Expert.Create(cuda, e, shape)).ToList();
         try
         {
             foreach (var (order, scale) in new[] { (QuantizationOrder.Default, ScaleSearch.AbsMax), (QuantizationOrder.Activation, ScaleSearch.Mse) })
             {
                 var options = new GptqOptions { GroupSize = GroupSize, RelDamp = RelDamp, Order = order, Scale = scale };
                 var name = $"{(order == QuantizationOrder.Activation ? "activation" : "default")}+{(scale == ScaleSearch.Mse ? "mse" : "absmax")}";
-                Measure(recorder, cuda, name, "gate_proj", options, [.. experts.Select(x => new GptqBatchItem(x.GateUpHessian, [x.Gate]))]);
-                var gateUp = Measure(recorder, cuda, name, "gate_proj+up_proj (tied)", options, [.. experts.Select(x => new GptqBatchItem(x.GateUpHessian, [x.Gate, x.Up]))]);
-                var down = Measure(recorder, cuda, name, "down_proj", options, [.. experts.Select(x => new GptqBatchItem(x.DownHessian, [x.Down]))]);
+                Measure(recorder, cuda, name, "gate_proj", shape.Tokens, options, [.. experts.Select(x => new GptqBatchItem(x.GateUpHessian, [x.Gate]))]);
+                var gateUp = Measure(recorder, cuda, name, "gate_proj+up_proj (tied)", shape.Tokens, options, [.. experts.Select(x => new GptqBatchItem(x.GateUpHessian, [x.Gate, x.Up]))]);
+                var down = Measure(recorder, cuda, name, "down_proj", shape.Tokens, options, [.. experts.Select(x => new GptqBatchItem(x.DownHessian, [x.Down]))]);
                 recorder.Record(
                     "gptq-batch-expert",
-                    new { batch, config = name, tokens = Tokens, bits = options.Bits, groupSize = GroupSize, relDamp = RelDamp, expert = "gate_proj+up_proj tied to one Hessian, plus down_proj", baseline = "single path (Gptq.QuantizeTied per item), same inputs, same run" },
+                    new { batch, config = name, tokens = shape.Tokens, hidden = shape.Hidden, intermediate = shape.Intermediate, bits = options.Bits, groupSize = GroupSize, relDamp = RelDamp, expert = "gate_proj+up_proj tied to one Hessian, plus down_proj", baseline = "single path (Gptq.QuantizeTied per item), same inputs, same run" },
                     new
                     {
                         batchMsPerExpert = gateUp.BatchMsPerItem + down.BatchMsPerItem,
@@ -50,9 +53,12 @@ internal static class GptqBatchBenchmark
         }
     }
 
+    /// <summary>An expert's sizes: gate/up are (intermediate, hidden), down (hidden, intermediate); Hessians from this many tokens.</summary>
+    internal sealed record ExpertShape(int Hidden, int Intermediate, int Tokens);
+
     private sealed record Timing(double BatchMsPerItem, double SingleMsPerItem);
 
-    private static Timing Measure(BenchRecorder recorder, Device cuda, string config, string what, GptqOptions options, List<GptqBatchItem> items)
+    private static Timing Measure(BenchRecorder recorder, Device cuda, string config, string what, int tokens, GptqOptions options, List<GptqBatchItem> items)
     {
         IReadOnlyList<IReadOnlyList<QuantResult>>? batched = null;
         var batchMs = DeviceTimer.MedianMilliseconds(cuda, () =>
@@ -91,7 +97,7 @@ internal static class GptqBatchBenchmark
                 batch = items.Count,
                 matricesPerItem = items[0].Weights.Count,
                 config,
-                tokens = Tokens,
+                tokens,
                 bits = options.Bits,
                 groupSize = GroupSize,
                 relDamp = RelDamp,
@@ -145,12 +151,12 @@ internal static class GptqBatchBenchmark
 
         public Hessian DownHessian { get; }
 
-        public static Expert Create(Device cuda, int e)
+        public static Expert Create(Device cuda, int e, ExpertShape shape)
         {
-            var (gate, gateUp) = GptqBenchmarkInputs.Create(2048, 7168, Tokens, cuda, seed: (ulong)(3 * e));
-            var (down, downHessian) = GptqBenchmarkInputs.Create(7168, 2048, Tokens, cuda, seed: (ulong)((3 * e) + 1));
+            var (gate, gateUp) = GptqBenchmarkInputs.Create(shape.Intermediate, shape.Hidden, shape.Tokens, cuda, seed: (ulong)(3 * e));
+            var (down, downHessian) = GptqBenchmarkInputs.Create(shape.Hidden, shape.Intermediate, shape.Tokens, cuda, seed: (ulong)((3 * e) + 1));
             using var generator = new Generator((ulong)((3 * e) + 2), cuda);
-            using var raw = randn([2048, 7168], device: cuda, generator: generator).mul_(0.02);
+            using var raw = randn([shape.Intermediate, shape.Hidden], device: cuda, generator: generator).mul_(0.02);
             var up = raw.to_type(ScalarType.BFloat16);
             return new Expert(
                 new GptqWeight($"experts.{e}.gate_proj", gate),
