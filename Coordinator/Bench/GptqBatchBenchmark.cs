@@ -29,6 +29,7 @@ internal static class GptqBatchBenchmark
         var experts = Enumerable.Range(0, batch).Select(e => Expert.Create(cuda, e, shape)).ToList();
         try
         {
+            MseSearch(recorder, cuda, experts[0].Gate.Weight);
             foreach (var (order, scale) in new[] { (QuantizationOrder.Default, ScaleSearch.AbsMax), (QuantizationOrder.Activation, ScaleSearch.Mse) })
             {
                 var options = new GptqOptions { GroupSize = GroupSize, RelDamp = RelDamp, Order = order, Scale = scale };
@@ -123,6 +124,28 @@ internal static class GptqBatchBenchmark
         Dispose(batched);
         Dispose(single);
         return new Timing(batchMs / items.Count, singleMs / items.Count);
+    }
+
+    // The fused MSE scale search beside its tensor reference on one weight: time and agreement.
+    private static void MseSearch(BenchRecorder recorder, Device cuda, Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        var spec = new GptqOptions { GroupSize = GroupSize, Scale = ScaleSearch.Mse }.ToQuantizerSpec();
+        var values = weight.to_type(ScalarType.Float32).view(weight.shape[0], -1, GroupSize);
+        var (fused, reference) = ((Scale: empty(0), Zero: empty(0)), (Scale: empty(0), Zero: empty(0)));
+        var fusedMs = DeviceTimer.MedianMilliseconds(cuda, () => fused = GroupQuantizer.Fit(values, spec), warmup: 1, repetitions: 3);
+        var referenceMs = DeviceTimer.MedianMilliseconds(cuda, () => reference = GroupQuantizer.FitReference(values, spec), warmup: 0, repetitions: 1);
+        recorder.Record(
+            "mse-scale-search",
+            new { rows = weight.shape[0], columns = weight.shape[1], groupSize = GroupSize, candidates = 100, baseline = "GroupQuantizer.FitReference (tensor operations), same weight, same run" },
+            new
+            {
+                fusedMs,
+                referenceMs,
+                speedup = referenceMs / fusedMs,
+                scalesDifferingFraction = fused.Scale.ne(reference.Scale).to_type(ScalarType.Float64).mean().item<double>(),
+                zerosDiffering = fused.Zero.ne(reference.Zero).sum().item<long>(),
+            });
     }
 
     private static void Dispose(IReadOnlyList<IReadOnlyList<QuantResult>>? results)

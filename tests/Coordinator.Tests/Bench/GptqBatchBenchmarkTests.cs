@@ -15,8 +15,9 @@ public class GptqBatchBenchmarkTests
             GptqBatchBenchmark.Run(new BenchRecorder(path, TextWriter.Null), torch.CPU, batch: 3, new GptqBatchBenchmark.ExpertShape(Hidden: 256, Intermediate: 128, Tokens: 512));
             var lines = File.ReadAllLines(path).Select(l => JsonNode.Parse(l)!).ToList();
 
-            // Two configurations, each: gate alone, gate+up tied, down, then the per-expert summary.
-            Assert.Equal(8, lines.Count);
+            // The MSE search check, then two configurations, each: gate alone, gate+up tied, down, the per-expert summary.
+            Assert.Equal(9, lines.Count);
+            Assert.Equal(0.0, (double)lines[0]["results"]!["scalesDifferingFraction"]!);
             var measured = lines.Where(l => (string?)l["benchmark"] == "gptq-batch").ToList();
             Assert.Equal(6, measured.Count);
             foreach (var line in measured)
