@@ -160,7 +160,10 @@ internal static class GptqBatch
     private static (Tensor Factors, Tensor Ok) Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements)
     {
         var columns = hessians[0].Columns;
-        var chunk = (int)Math.Clamp(chunkElements / ((long)columns * columns), 1, hessians.Length);
+        // Equal chunks (32 Hessians of 7168 at most 10 per launch: 4 × 8, not 10 + 10 + 10 + 2).
+        var most = (int)Math.Clamp(chunkElements / ((long)columns * columns), 1, hessians.Length);
+        var launches = (hessians.Length + most - 1) / most;
+        var chunk = (hessians.Length + launches - 1) / launches;
         if (chunk == hessians.Length)
         {
             return FactorizeChunk(hessians, dead, order, relDamp);
