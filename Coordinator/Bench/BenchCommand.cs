@@ -21,10 +21,27 @@ public static class BenchCommand
         var matmul = new Command("matmul", "3xTF32 batched products vs fp32");
         matmul.SetAction(parseResult => MatmulBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device)));
 
-        var problems = new Option<string>("--problems") { Description = "Weights and Hessians written by tools/bench/moequant_reference_gptq.py", Required = true };
-        var baseline = new Option<string>("--moe-quant") { Description = "MoE-Quant's results (JSON Lines) from the same script", Required = true };
-        var versus = new Command("gptq", "GPTQ engine vs MoE-Quant on the same weights and Hessians") { problems, baseline };
-        versus.SetAction(parseResult => GptqBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device), parseResult.GetValue(problems)!, parseResult.GetValue(baseline)!));
+        var problems = new Option<string>("--problems") { Description = "Weights and Hessians written by tools/bench/moequant_reference_gptq.py" };
+        var baseline = new Option<string>("--moe-quant") { Description = "MoE-Quant's results (JSON Lines) from the same script" };
+        var experts = new Option<int?>("--batch") { Description = "Instead: Gptq.QuantizeBatch on this many synthetic DeepSeek-V3 experts vs the single path" };
+        var versus = new Command("gptq", "GPTQ engine vs MoE-Quant on the same weights and Hessians, or (--batch N) batched vs single path") { problems, baseline, experts };
+        versus.Validators.Add(result =>
+        {
+            if (result.GetValue(experts) is null && (result.GetValue(problems) is null || result.GetValue(baseline) is null))
+            {
+                result.AddError("bench gptq needs --problems and --moe-quant, or --batch N");
+            }
+        });
+        versus.SetAction(parseResult =>
+        {
+            if (parseResult.GetValue(experts) is { } count)
+            {
+                GptqBatchBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device), count);
+                return;
+            }
+
+            GptqBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device), parseResult.GetValue(problems)!, parseResult.GetValue(baseline)!);
+        });
 
         var fp8 = new Command("fp8", "FP8 block dequantization throughput vs a device copy");
         fp8.SetAction(parseResult => Fp8Benchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device)));

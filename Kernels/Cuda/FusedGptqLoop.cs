@@ -22,7 +22,11 @@ public static class FusedGptqLoop
 
     /// <summary>Runs the loop in place.</summary>
     /// <param name="wt">(E, C, R) fp32 contiguous: transposed weights in processing order; ends holding the dequantized weights.</param>
-    /// <param name="uhat">(E, C, C) or (1, C, C) fp32 contiguous: row-normalised upper Cholesky factor of H⁻¹ (unit diagonal); one shared factor when the first dimension is 1.</param>
+    /// <param name="uhat">
+    /// (F, C, C) fp32 contiguous, F dividing E: row-normalised upper Cholesky factors of H⁻¹ (unit diagonal); matrix e
+    /// uses factor e mod F. F = E: one factor per matrix; F = 1: one shared factor; E = T·F: T tied weights of F
+    /// Hessians, laid out weight-position-major (all first weights, then all second weights, ...).
+    /// </param>
     /// <param name="scale">(E, G, R) fp32 contiguous: scale per group and row.</param>
     /// <param name="zero">(E, G, R) fp32 contiguous: zero point per group and row.</param>
     /// <param name="group">(E, C) int32 contiguous: the group of each processing-order column.</param>
@@ -35,9 +39,15 @@ public static class FusedGptqLoop
     {
         var (matrices, columns, rows) = ((int)wt.shape[0], (int)wt.shape[1], (int)wt.shape[2]);
         var groups = (int)scale.shape[1];
+        var factors = (int)uhat.shape[0];
         if (blockSize is < 1 or > 128 || bits is < 2 or > 8)
         {
             throw new ArgumentOutOfRangeException(nameof(blockSize), $"block size {blockSize} (1..128) or bits {bits} (2..8) out of range");
+        }
+
+        if (factors < 1 || matrices % factors != 0)
+        {
+            throw new ArgumentException($"{factors} factors do not divide {matrices} matrices", nameof(uhat));
         }
 
         foreach (var (name, tensor) in new[] { ("wt", wt), ("uhat", uhat), ("scale", scale), ("zero", zero), ("group", group) })
@@ -52,7 +62,7 @@ public static class FusedGptqLoop
         var kernel = CudaModuleCache.Get(device, "GptqBlock", "gptq_block");
         var codes = empty(matrices, columns, rows, dtype: ScalarType.Byte, device: wt.device);
         var error = empty(matrices, blockSize, rows, dtype: ScalarType.Float32, device: wt.device);
-        var uhatStride = uhat.shape[0] == 1 ? 0L : (long)columns * columns;
+        var uhatStride = factors == 1 ? 0L : (long)columns * columns;
         var grid = ((uint)((rows + ThreadsPerBlock - 1) / ThreadsPerBlock), (uint)matrices, 1u);
 
         for (var start = 0; start < columns; start += blockSize)
@@ -63,17 +73,23 @@ public static class FusedGptqLoop
                 grid, (ThreadsPerBlock, 1u, 1u), shared,
                 KernelArgument.Of(wt), KernelArgument.Of(codes), KernelArgument.Of(error), KernelArgument.Of(uhat),
                 KernelArgument.Of(scale), KernelArgument.Of(zero), KernelArgument.Of(group),
-                columns, rows, groups, start, width, (float)((1 << bits) - 1), halfUp ? 1 : 0, (int)rounding, uhatStride);
+                columns, rows, groups, start, width, (float)((1 << bits) - 1), halfUp ? 1 : 0, (int)rounding, uhatStride, factors);
 
             var end = start + width;
             if (end < columns)
             {
-                // 1) lazy update of every later column: Wt[end:] += Û[start:end, end:]ᵀ · D  (batched over matrices)
-                using var tail = wt.narrow(1, end, columns - end);
+                // 1) lazy update of every later column: Wt[end:] += Û[start:end, end:]ᵀ · D  (batched over matrices; one
+                //    product per tied weight position when F factors serve E = T·F matrices)
                 using var factor = uhat.narrow(1, start, width).narrow(2, end, columns - end).transpose(1, 2);
                 using var blockError = width == blockSize ? error.alias() : error.narrow(1, 0, width);
-                using var update = factor.expand(matrices, -1, -1).bmm(blockError); // plain fp32: measured faster here than 3xTF32 with its split and copies
-                tail.add_(update);
+                var perProduct = factors == 1 ? matrices : factors;
+                for (var first = 0; first < matrices; first += perProduct)
+                {
+                    using var tail = wt.narrow(0, first, perProduct).narrow(1, end, columns - end);
+                    using var errors = blockError.narrow(0, first, perProduct);
+                    using var update = factor.expand(perProduct, -1, -1).bmm(errors); // plain fp32: measured faster here than 3xTF32 with its split and copies
+                    tail.add_(update);
+                }
             }
         }
 

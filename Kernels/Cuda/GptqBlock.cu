@@ -34,7 +34,7 @@ extern "C" __global__ void gptq_block(
     float* __restrict__ wt,                 // [E][C][R] working weight; block rows become dequantized values
     unsigned char* __restrict__ codes,      // [E][C][R] integer codes, processing order
     float* __restrict__ error,              // [E][B][R] d = y - w of the block, for the lazy update of later columns
-    const float* __restrict__ uhat,         // [E][C][C] row-normalised upper Cholesky factor of H^-1 (stride 0: shared)
+    const float* __restrict__ uhat,         // [F][C][C] row-normalised upper Cholesky factors of H^-1; matrix e uses e % F
     const float* __restrict__ scale,        // [E][G][R] scale of each group and row
     const float* __restrict__ zero,         // [E][G][R] zero point of each group and row
     const int* __restrict__ group,          // [E][C] group of each processing-order column
@@ -46,7 +46,8 @@ extern "C" __global__ void gptq_block(
     float maxq,                             // 2^bits - 1
     int halfUp,                             // 1: floor(x + 0.5) as MoE-Quant's Triton kernel; 0: round half to even
     int roundTo,                            // 0: keep fp32; 1: bf16; 2: fp16
-    long long uhatStride)                   // elements between matrices' Û (0 when the batch shares one Hessian)
+    long long uhatStride,                   // elements between consecutive factors (0 when the batch shares one Hessian)
+    int factors)                            // F: matrices e, e + F, e + 2F, ... share factor e % F (tied weights)
 {
     extern __shared__ float shared[];
     float* u = shared;                               // [B][B]
@@ -56,7 +57,7 @@ extern "C" __global__ void gptq_block(
     const int t = threadIdx.x;
     const int r = blockIdx.x * blockDim.x + t;
     const long long matrix = (long long)e * columns * rows;
-    const float* ue = uhat + e * uhatStride;
+    const float* ue = uhat + (long long)(e % factors) * uhatStride;
 
     for (int idx = t; idx < blockSize * blockSize; idx += blockDim.x)
     {

@@ -46,6 +46,22 @@ internal sealed class ColumnGroups
         return new ColumnGroups(scale.t().contiguous(), zero.t().contiguous(), size, groupAt, fitInLoop: false, spec);
     }
 
+    /// <summary>
+    /// Static groups whose tables were fitted elsewhere (the batched engine fits many weights at once), visited in
+    /// <paramref name="order"/>: position j uses the group of column <c>order[j]</c>.
+    /// </summary>
+    /// <param name="scale">(groups, rows) float32.</param>
+    /// <param name="zero">(groups, rows) float32.</param>
+    /// <param name="size">Columns per group.</param>
+    /// <param name="order">Processing order; null for natural order.</param>
+    /// <param name="spec">The quantizer.</param>
+    public static ColumnGroups FromStatic(Tensor scale, Tensor zero, int size, long[]? order, QuantizerSpec spec)
+    {
+        var columns = (int)scale.shape[0] * size;
+        var groupAt = Enumerable.Range(0, columns).Select(j => (int)((order?[j] ?? j) / size)).ToArray();
+        return new ColumnGroups(scale, zero, size, groupAt, fitInLoop: false, spec);
+    }
+
     /// <summary>The same static scales, visited in <paramref name="order"/>: position j uses the group of column <c>order[j]</c>.</summary>
     public ColumnGroups InOrder(long[]? order)
     {

@@ -101,7 +101,7 @@ public static class Gptq
         }
     }
 
-    private static (bool UseGptq, GptqIssues Issues) Classify(string unit, long tokens, long minTokens, FewTokensPolicy policy)
+    internal static (bool UseGptq, GptqIssues Issues) Classify(string unit, long tokens, long minTokens, FewTokensPolicy policy)
     {
         if (tokens >= minTokens && tokens > 0)
         {
@@ -117,6 +117,23 @@ public static class Gptq
             ? (false, GptqIssues.ZeroSamples)
             : (policy == FewTokensPolicy.Gptq, GptqIssues.FewSamples);
     }
+
+    /// <summary>
+    /// Quantizes many units of one shape together (issue #7: many experts per launch). Each item is one Hessian with the
+    /// weights that read its input: one weight, or tied weights (gate_proj and up_proj) as in <see cref="QuantizeTied"/>.
+    /// Every item must have the same weight shapes (callers group by shape). The results equal those of
+    /// <see cref="QuantizeTied"/> on each item: bit for bit on the CPU; on CUDA up to what the batched kernels change
+    /// (cuBLAS batched products in the lazy update and in the factorization, 3xTF32 products in the proxy losses,
+    /// batched reductions: last-bit differences that move a few codes by one step). See <c>Kernels/Gptq/README.md</c>.
+    /// </summary>
+    /// <param name="items">Units of one shape, on one device; not modified.</param>
+    /// <param name="options">Settings shared by every item.</param>
+    /// <returns>Per item, one result per weight in order; the caller owns and disposes them.</returns>
+    /// <exception cref="GptqInputException">Shapes, options or values (NaN/Inf) of an item are unusable, or items differ in shape.</exception>
+    /// <exception cref="HessianNotInvertibleException">An item's damping retries failed under <see cref="NonInvertiblePolicy.Fail"/> (no results are returned).</exception>
+    /// <exception cref="InsufficientCalibrationException">An item has too few tokens under <see cref="FewTokensPolicy.Fail"/> (thrown before any work).</exception>
+    public static IReadOnlyList<IReadOnlyList<QuantResult>> QuantizeBatch(IReadOnlyList<GptqBatchItem> items, GptqOptions options) =>
+        GptqBatch.Quantize(items, options);
 
     private static QuantResult QuantizeOne(GptqWeight target, Context c, bool useGptq)
     {

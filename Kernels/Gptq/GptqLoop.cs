@@ -64,23 +64,41 @@ internal static class GptqLoop
 
     private const int FusedBlockLimit = 128;
 
-    private static Tensor Fused(Tensor working, Tensor factor, ColumnGroups groups, QuantizerSpec spec, int blockSize)
+    /// <summary>Whether <see cref="RunFused"/> serves static groups with this block size on this device.</summary>
+    public static bool CanFuse(Device device, int blockSize) => device.type == DeviceType.CUDA && blockSize <= FusedBlockLimit;
+
+    /// <summary>
+    /// The fused CUDA loop for a batch of static-group matrices of one shape (<see cref="FusedGptqLoop.Run"/>): matrix e
+    /// uses factor e mod F, so T tied weights of F Hessians share their factors without copies.
+    /// </summary>
+    /// <param name="working">(E, columns, rows) float32 contiguous: transposed weights in processing order. Overwritten.</param>
+    /// <param name="factors">(F, columns, columns) float32 contiguous Û, F dividing E.</param>
+    /// <param name="scale">(E, groups, rows) float32 contiguous.</param>
+    /// <param name="zero">(E, groups, rows) float32 contiguous.</param>
+    /// <param name="group">(E, columns) int32 contiguous: the group at every processing position.</param>
+    /// <param name="spec">The quantizer.</param>
+    /// <param name="blockSize">Columns per block, at most 128.</param>
+    /// <returns>(E, columns, rows) uint8 unsigned codes in processing order.</returns>
+    public static Tensor RunFused(Tensor working, Tensor factors, Tensor scale, Tensor zero, Tensor group, QuantizerSpec spec, int blockSize)
     {
-        using var scope = NewDisposeScope();
         var rounding = spec.ScaleDtype == ScalarType.BFloat16 ? FusedGptqLoop.Rounding.BFloat16
             : spec.ScaleDtype == ScalarType.Float16 ? FusedGptqLoop.Rounding.Float16
             : FusedGptqLoop.Rounding.None;
+        return FusedGptqLoop.Run(working, factors, scale, zero, group, spec.Bits, blockSize, spec.Rounding == CodeRounding.HalfUp, rounding);
+    }
+
+    private static Tensor Fused(Tensor working, Tensor factor, ColumnGroups groups, QuantizerSpec spec, int blockSize)
+    {
+        using var scope = NewDisposeScope();
         var wt = working.is_contiguous() ? working.unsqueeze(0) : working.contiguous().unsqueeze(0);
-        var codes = FusedGptqLoop.Run(
+        var codes = RunFused(
             wt,
             factor.contiguous().unsqueeze(0),
             groups.Scale.contiguous().unsqueeze(0),
             groups.Zero.contiguous().unsqueeze(0),
             groups.GroupAtPosition(working.device).unsqueeze(0),
-            spec.Bits,
-            blockSize,
-            spec.Rounding == CodeRounding.HalfUp,
-            rounding);
+            spec,
+            blockSize);
         if (!working.is_contiguous())
         {
             working.copy_(wt.squeeze(0));

@@ -8,21 +8,7 @@ internal static class GptqValidation
 {
     public static void Check(IReadOnlyList<GptqWeight> weights, Hessian hessian, GptqOptions options)
     {
-        ArgumentNullException.ThrowIfNull(weights);
-        ArgumentNullException.ThrowIfNull(hessian);
-        ArgumentNullException.ThrowIfNull(options);
-        if (weights.Count == 0 || weights.Any(w => string.IsNullOrWhiteSpace(w.Unit)))
-        {
-            throw new ArgumentException("Give at least one weight, each with its unit's name", nameof(weights));
-        }
-
-        var tied = string.Join("+", weights.Select(w => w.Unit));
-        CheckOptions(tied, options, hessian.Columns);
-        foreach (var (unit, weight) in weights)
-        {
-            CheckWeight(unit, weight, hessian);
-        }
-
+        CheckShapes(weights, hessian, options);
         // Values last: each check is one device synchronization.
         foreach (var (unit, weight) in weights)
         {
@@ -34,7 +20,91 @@ internal static class GptqValidation
 
         if (!hessian.Matrix.isfinite().all().item<bool>())
         {
-            throw new GptqInputException(tied, "the Hessian holds NaN or Inf (were the calibration activations finite?)");
+            throw new GptqInputException(TiedName(weights), "the Hessian holds NaN or Inf (were the calibration activations finite?)");
+        }
+    }
+
+    /// <summary>
+    /// Checks every item as <see cref="Check"/> does, and that the items can be stacked: one device, one input width, the
+    /// same number of weights, and weight k of every item with the same row count. Values (NaN/Inf) of all items are
+    /// checked with one device synchronization; the first bad one in item order (weights, then Hessian) is reported.
+    /// </summary>
+    public static void CheckBatch(IReadOnlyList<GptqBatchItem> items, GptqOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        if (items.Count == 0 || items.Any(i => i is null))
+        {
+            throw new ArgumentException("Give at least one item", nameof(items));
+        }
+
+        foreach (var item in items)
+        {
+            CheckShapes(item.Weights, item.Hessian, options);
+        }
+
+        var first = items[0];
+        foreach (var item in items.Skip(1))
+        {
+            var name = TiedName(item.Weights);
+            if (item.Hessian.Columns != first.Hessian.Columns || !item.Hessian.Device.SameAs(first.Hessian.Device))
+            {
+                throw new GptqInputException(name, $"a batch needs one input width and device: {item.Hessian.Columns} columns on {item.Hessian.Device}, "
+                    + $"the first item {first.Hessian.Columns} on {first.Hessian.Device} (group items by shape)");
+            }
+
+            if (item.Weights.Count != first.Weights.Count
+                || item.Weights.Zip(first.Weights).Any(p => p.First.Weight.shape[0] != p.Second.Weight.shape[0]))
+            {
+                throw new GptqInputException(name, $"a batch needs the same weight shapes in every item: [{Shapes(item)}], the first item [{Shapes(first)}] (group items by shape)");
+            }
+        }
+
+        // One synchronization for every value check.
+        var checks = items.SelectMany(i => i.Weights.Select(w => w.Weight).Append(i.Hessian.Matrix)).Select(t => t.isfinite().all()).ToArray();
+        using var finite = stack(checks).cpu();
+        var flags = finite.data<bool>().ToArray();
+        foreach (var check in checks)
+        {
+            check.Dispose();
+        }
+
+        var k = 0;
+        foreach (var item in items)
+        {
+            foreach (var (unit, _) in item.Weights)
+            {
+                if (!flags[k++])
+                {
+                    throw new GptqInputException(unit, "the weight holds NaN or Inf");
+                }
+            }
+
+            if (!flags[k++])
+            {
+                throw new GptqInputException(TiedName(item.Weights), "the Hessian holds NaN or Inf (were the calibration activations finite?)");
+            }
+        }
+    }
+
+    /// <summary>The name of a tied group in errors: the units joined with '+'.</summary>
+    public static string TiedName(IReadOnlyList<GptqWeight> weights) => string.Join("+", weights.Select(w => w.Unit));
+
+    private static string Shapes(GptqBatchItem item) => string.Join("; ", item.Weights.Select(w => string.Join("x", w.Weight.shape)));
+
+    private static void CheckShapes(IReadOnlyList<GptqWeight> weights, Hessian hessian, GptqOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        ArgumentNullException.ThrowIfNull(hessian);
+        ArgumentNullException.ThrowIfNull(options);
+        if (weights.Count == 0 || weights.Any(w => w is null || string.IsNullOrWhiteSpace(w.Unit)))
+        {
+            throw new ArgumentException("Give at least one weight, each with its unit's name", nameof(weights));
+        }
+
+        CheckOptions(TiedName(weights), options, hessian.Columns);
+        foreach (var (unit, weight) in weights)
+        {
+            CheckWeight(unit, weight, hessian);
         }
     }
 

@@ -50,4 +50,27 @@ internal static class HessianFactorization
 
         return (null, relDamp * Math.Pow(10, retries));
     }
+
+    /// <summary>
+    /// <see cref="Factorize"/>'s first attempt for a batch, with no host synchronization: the damping of each matrix is
+    /// computed exactly as there (same operation on the same (C, C) layout), so a matrix that succeeds here gets the
+    /// factor Factorize would give it. Matrices that fail are flagged; the caller retries them through the single path.
+    /// </summary>
+    /// <param name="hessians">(E, C, C) float32 contiguous, processing order; damped in place.</param>
+    /// <param name="relDamp">Relative damping.</param>
+    /// <returns>Û (E, C, C) float32 contiguous, and (E) bool: whether each factorization succeeded with finite values.</returns>
+    public static (Tensor Factor, Tensor Ok) FactorizeBatch(Tensor hessians, double relDamp)
+    {
+        using var scope = NewDisposeScope();
+        var count = (int)hessians.shape[0];
+        // 1) damping on the diagonal: one small reduction per matrix, the single path's own arithmetic.
+        var damping = stack(Enumerable.Range(0, count).Select(e => hessians[e].diagonal().mean()).ToArray()) * relDamp;
+        hessians.diagonal(0, 1, 2).add_(damping.unsqueeze(1));
+        // 2) all factors at once; failures are flags, not exceptions.
+        var (upper, failed) = InverseCholesky.TryUpperFactorOfInverse(hessians);
+        // 3) unit diagonals, 4) finite check, per matrix.
+        upper.div_(upper.diagonal(0, 1, 2).clone().unsqueeze(2));
+        var ok = failed.logical_not().logical_and_(upper.isfinite().flatten(1).all(1));
+        return (upper.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
+    }
 }

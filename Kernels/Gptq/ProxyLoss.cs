@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.LinearAlgebra;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,12 +14,34 @@ public static class ProxyLoss
     /// <returns>One figure per candidate; null when <c>tr(W H Wᵀ)</c> is not positive.</returns>
     public static double?[] Relative(Tensor hessian, Tensor weight, IReadOnlyList<Tensor> candidates)
     {
+        using var traces = Traces(hessian, weight, candidates, fast: false);
+        return Ratios(traces.cpu().data<double>().ToArray());
+    }
+
+    /// <summary>
+    /// <c>tr(W H Wᵀ)</c> then <c>tr((C−W) H (C−W)ᵀ)</c> for every candidate C, on the device (no synchronization).
+    /// </summary>
+    /// <param name="hessian">(columns, columns) float32.</param>
+    /// <param name="weight">(rows, columns) float32.</param>
+    /// <param name="candidates">(rows, columns) float32 each.</param>
+    /// <param name="fast">On CUDA, the product through 3xTF32 tensor cores (fp32-accurate, about 3× faster); plain fp32 otherwise.</param>
+    /// <returns>(candidates + 1) float64.</returns>
+    internal static Tensor Traces(Tensor hessian, Tensor weight, IReadOnlyList<Tensor> candidates, bool fast)
+    {
         using var scope = NewDisposeScope();
         var rows = weight.shape[0];
         // 1) W and every W−Q stacked, one GEMM with H for all of them; tr(A H Aᵀ) = Σ (A H) ∘ A, summed in fp64.
         var stacked = cat(candidates.Select(c => c - weight).Prepend(weight).ToArray(), 0);
-        var perRow = (stacked.mm(hessian) * stacked).sum(1, type: ScalarType.Float64);
-        var traces = perRow.view(candidates.Count + 1, rows).sum(1).cpu().data<double>().ToArray();
+        var product = fast && stacked.device_type == DeviceType.CUDA
+            ? Fp32Bmm.Multiply(stacked.unsqueeze(0), hessian.unsqueeze(0)).squeeze(0)
+            : stacked.mm(hessian);
+        var perRow = (product * stacked).sum(1, type: ScalarType.Float64);
+        return perRow.view(candidates.Count + 1, rows).sum(1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Each candidate's trace over the weight's; null when the weight's is not positive.</summary>
+    internal static double?[] Ratios(IReadOnlyList<double> traces)
+    {
         var reference = traces[0];
         return traces.Skip(1).Select(t => reference > 0 ? t / reference : (double?)null).ToArray();
     }

@@ -21,30 +21,51 @@ public static class InverseCholesky
     /// <exception cref="NotPositiveDefiniteException">A leading minor of some matrix is not positive (damping too small).</exception>
     public static Tensor UpperFactorOfInverse(Tensor hessian)
     {
-        var batched = hessian.dim() == 3 ? hessian : hessian.unsqueeze(0);
         using var scope = NewDisposeScope();
-        var failures = new List<Tensor>();
-        var (_, inverse) = FactorAndInvert(batched.flip(1, 2), failures);
+        var (upper, failed) = TryUpperFactorOfInverse(hessian);
         // One check at the end: a host sync per leaf block would stall the queue of batched products.
-        if (cat(failures).any().item<bool>())
+        if (failed.any().item<bool>())
         {
             throw new NotPositiveDefiniteException();
         }
 
-        var upper = inverse.flip(1, 2).contiguous();
-        return (hessian.dim() == 3 ? upper : upper.squeeze(0)).MoveToOuterDisposeScope();
+        return upper.MoveToOuterDisposeScope();
     }
 
-    // Returns (L, L⁻¹) for A = L·Lᵀ, both (E, n, n) lower triangular.
-    private static (Tensor Lower, Tensor Inverse) FactorAndInvert(Tensor a, List<Tensor> failures)
+    /// <summary>
+    /// Upper factor U of H⁻¹ for every matrix of a batch, and which matrices had no Cholesky factor, without a host
+    /// synchronisation: a failed matrix's factor holds garbage (NaN/Inf) but leaves the others untouched.
+    /// </summary>
+    /// <param name="hessian">(E, C, C) or (C, C) symmetric, fp32 or fp64, any device.</param>
+    /// <returns>
+    /// Upper: same shape, dtype and device as <paramref name="hessian"/>, contiguous. Failed: (E) bool (a 0-d tensor for
+    /// a (C, C) input) on the same device, true where a leading minor was not positive.
+    /// </returns>
+    public static (Tensor Upper, Tensor Failed) TryUpperFactorOfInverse(Tensor hessian)
     {
+        ArgumentNullException.ThrowIfNull(hessian);
+        var batched = hessian.dim() == 3 ? hessian : hessian.unsqueeze(0);
+        using var scope = NewDisposeScope();
+        var failed = zeros(batched.shape[0], dtype: ScalarType.Bool, device: batched.device);
+        var inverse = Invert(batched.flip(1, 2), failed);
+        var upper = inverse.flip(1, 2).contiguous();
+        return hessian.dim() == 3
+            ? (upper.MoveToOuterDisposeScope(), failed.MoveToOuterDisposeScope())
+            : (upper.squeeze(0).MoveToOuterDisposeScope(), failed.squeeze(0).MoveToOuterDisposeScope());
+    }
+
+    // Returns L⁻¹ for A = L·Lᵀ, (E, n, n) lower triangular, and ORs each matrix's leaf failures into failed (E). L itself
+    // is never needed: each level uses only its own L21 and its children's inverses. Each level frees its temporaries.
+    private static Tensor Invert(Tensor a, Tensor failed)
+    {
+        using var scope = NewDisposeScope();
         var n = a.shape[1];
         if (n <= LeafSize)
         {
             var (leaf, info) = linalg.cholesky_ex(a);
-            failures.Add(info.ne(0));
+            failed.logical_or_(info.ne(0));
             var identity = eye(n, dtype: a.dtype, device: a.device).expand_as(a);
-            return (leaf, linalg.solve_triangular(leaf, identity, upper: false));
+            return linalg.solve_triangular(leaf, identity, upper: false).MoveToOuterDisposeScope();
         }
 
         // [[A11, ·], [A21, A22]] = [[L11, 0], [L21, L22]]·[[L11ᵀ, L21ᵀ], [0, L22ᵀ]]
@@ -54,19 +75,17 @@ public static class InverseCholesky
         var a21 = a.narrow(1, half, rest).narrow(2, 0, half);
         var a22 = a.narrow(1, half, rest).narrow(2, half, rest);
 
-        // 1) L11 and its inverse X11
-        var (l11, x11) = FactorAndInvert(a11, failures);
+        // 1) X11 = L11⁻¹
+        var x11 = Invert(a11, failed);
         // 2) L21 = A21·L11⁻ᵀ
         var l21 = Fp32Bmm.Multiply(a21, x11.transpose(1, 2));
-        // 3) L22 from the Schur complement A22 − L21·L21ᵀ
-        var (l22, x22) = FactorAndInvert(a22 - Fp32Bmm.Multiply(l21, l21.transpose(1, 2)), failures);
+        // 3) X22 = L22⁻¹, L22 from the Schur complement A22 − L21·L21ᵀ
+        var x22 = Invert(a22 - Fp32Bmm.Multiply(l21, l21.transpose(1, 2)), failed);
         // 4) X21 = −X22·L21·X11, the lower-left block of L⁻¹
         var x21 = Fp32Bmm.Multiply(Fp32Bmm.Multiply(x22, l21), x11).neg_();
 
         var zeros = torch.zeros_like(a21.transpose(1, 2));
-        var lower = cat([cat([l11, zeros], 2), cat([l21, l22], 2)], 1);
-        var inverse = cat([cat([x11, zeros], 2), cat([x21, x22], 2)], 1);
-        return (lower, inverse);
+        return cat([cat([x11, zeros], 2), cat([x21, x22], 2)], 1).MoveToOuterDisposeScope();
     }
 }
 

@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.Cuda;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -25,7 +26,19 @@ public static class GroupQuantizer
     /// Scale: (rows, groups) float32, every value representable in <see cref="QuantizerSpec.ScaleDtype"/> and at least
     /// <see cref="QuantizerSpec.SmallestScale"/>. Zero: (rows, groups) float32, integers in <c>[0, MaxCode]</c>.
     /// </returns>
-    public static (Tensor Scale, Tensor Zero) Fit(Tensor values, QuantizerSpec spec)
+    public static (Tensor Scale, Tensor Zero) Fit(Tensor values, QuantizerSpec spec) => FitWith(values, spec, fused: true);
+
+    /// <summary>
+    /// <see cref="Fit"/> with tensor operations only, on any device: the reference the fused CUDA MSE search
+    /// (<see cref="FusedMseScale"/>) is checked against. The two agree except where two candidates' fp64 loss sums tie
+    /// to within their summation order.
+    /// </summary>
+    /// <param name="values">(rows, groups, groupSize) float32: the values of each group.</param>
+    /// <param name="spec">The quantizer.</param>
+    /// <returns>As <see cref="Fit"/>.</returns>
+    public static (Tensor Scale, Tensor Zero) FitReference(Tensor values, QuantizerSpec spec) => FitWith(values, spec, fused: false);
+
+    private static (Tensor Scale, Tensor Zero) FitWith(Tensor values, QuantizerSpec spec, bool fused)
     {
         ArgumentNullException.ThrowIfNull(values);
         ArgumentNullException.ThrowIfNull(spec);
@@ -51,7 +64,7 @@ public static class GroupQuantizer
 
         if (spec.Search == ScaleSearch.Mse)
         {
-            scale = ShrinkByMse(values, scale, zero, spec);
+            scale = fused && values.device_type == DeviceType.CUDA ? ShrinkByMseFused(values, scale, zero, spec) : ShrinkByMse(values, scale, zero, spec);
         }
 
         return (scale.MoveToOuterDisposeScope(), zero.MoveToOuterDisposeScope());
@@ -104,6 +117,27 @@ public static class GroupQuantizer
 
     private static Tensor RoundScale(Tensor raw, QuantizerSpec spec) =>
         RoundToDtype(raw, spec.ScaleDtype).clamp_(min: spec.SmallestScale);
+
+    // The same search in one CUDA launch: the kernel picks each (row, group)'s candidate index, and the scale is then
+    // rebuilt here exactly as the reference rebuilds it.
+    private static Tensor ShrinkByMseFused(Tensor values, Tensor scale, Tensor zero, QuantizerSpec spec)
+    {
+        var shrink = linspace(1.0, MseSmallestShrink, MseCandidates, ScalarType.Float32, values.device);
+        var rounding = spec.ScaleDtype == ScalarType.BFloat16 ? FusedGptqLoop.Rounding.BFloat16
+            : spec.ScaleDtype == ScalarType.Float16 ? FusedGptqLoop.Rounding.Float16
+            : FusedGptqLoop.Rounding.None;
+        var best = FusedMseScale.BestCandidate(
+            values.reshape(-1, values.shape[^1]).contiguous(),
+            scale.reshape(-1).contiguous(),
+            zero.reshape(-1).contiguous(),
+            shrink,
+            spec.MaxCode,
+            (float)spec.SmallestScale,
+            spec.Rounding == CodeRounding.HalfUp,
+            rounding);
+        var chosen = shrink.index_select(0, best).view_as(scale);
+        return RoundScale(scale * chosen, spec);
+    }
 
     private static Tensor ShrinkByMse(Tensor values, Tensor scale, Tensor zero, QuantizerSpec spec)
     {

@@ -106,25 +106,8 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
         return sum;
     }
 
-    public IReadOnlyList<IQuantizedUnit> Quantize(ILayerWeights weights, IReadOnlyList<QuantizeRequest> batch)
-    {
-        var layer = ((TorchLayerWeights)weights).Weights;
-        var results = new List<IQuantizedUnit>();
-        try
-        {
-            foreach (var request in batch)
-            {
-                results.Add(QuantizeUnit(layer, request));
-            }
-
-            return results;
-        }
-        catch
-        {
-            results.ForEach(r => r.Dispose());
-            throw;
-        }
-    }
+    public IReadOnlyList<IQuantizedUnit> Quantize(ILayerWeights weights, IReadOnlyList<QuantizeRequest> batch) =>
+        QuantizeBatch(((TorchLayerWeights)weights).Weights, batch);
 
     public string WriteUnit(IQuantizedUnit unit)
     {
@@ -200,17 +183,56 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
         _checkpoint.Dispose();
     }
 
-    private TorchQuantizedUnit QuantizeUnit(DecoderLayerWeights layer, QuantizeRequest request)
+    // Engine items are a unit with all its linears (tied: one permutation and factorization) or each linear alone (as
+    // separate calls were); items of one weight shape and damping go to the engine together (issue #7: many experts per
+    // launch), and the results go back to their units in request order.
+    private List<IQuantizedUnit> QuantizeBatch(DecoderLayerWeights layer, IReadOnlyList<QuantizeRequest> batch)
     {
-        var names = _unitLinears[layer.Layer][request.Unit.Module];
-        var columns = (int)layer.Weight(names[0]).shape[1];
-        using var hessian = ToHessian(request, columns, layer.Device);
-        var options = _options.Gptq with { RelDamp = request.RelDamp };
-        var weights = names.Select(n => new GptqWeight($"model.layers.{layer.Layer}.{n}", layer.Weight(n))).ToList();
-        var results = _options.TieGptqHandles
-            ? Gptq.QuantizeTied(weights, hessian, options)
-            : [.. weights.Select(w => Gptq.Quantize(w.Unit, w.Weight, hessian, options))];
-        return new TorchQuantizedUnit(request.Unit, [.. names.Zip(results)]);
+        var names = batch.Select(r => _unitLinears[layer.Layer][r.Unit.Module]).ToList();
+        var results = names.Select(n => new QuantResult?[n.Count]).ToArray();
+        var hessians = new List<Hessian>();
+        try
+        {
+            var items = new List<(int Request, int[] Linears, GptqBatchItem Item)>();
+            for (var r = 0; r < batch.Count; r++)
+            {
+                var hessian = ToHessian(batch[r], (int)layer.Weight(names[r][0]).shape[1], layer.Device);
+                hessians.Add(hessian);
+                var all = Enumerable.Range(0, names[r].Count).ToArray();
+                foreach (var linears in _options.TieGptqHandles ? [all] : all.Select(i => new[] { i }))
+                {
+                    var tied = linears.Select(i => new GptqWeight($"model.layers.{layer.Layer}.{names[r][i]}", layer.Weight(names[r][i]))).ToList();
+                    items.Add((r, linears, new GptqBatchItem(hessian, tied)));
+                }
+            }
+
+            foreach (var group in items.GroupBy(i => (Shapes: string.Join(";", i.Item.Weights.Select(w => string.Join("x", w.Weight.shape))), batch[i.Request].RelDamp)))
+            {
+                var quantized = Gptq.QuantizeBatch([.. group.Select(g => g.Item)], _options.Gptq with { RelDamp = group.Key.RelDamp });
+                foreach (var ((request, linears, _), outputs) in group.Zip(quantized))
+                {
+                    for (var k = 0; k < linears.Length; k++)
+                    {
+                        results[request][linears[k]] = outputs[k];
+                    }
+                }
+            }
+
+            return [.. batch.Select((request, r) => (IQuantizedUnit)new TorchQuantizedUnit(request.Unit, [.. names[r].Zip(results[r].Select(q => q!))]))];
+        }
+        catch
+        {
+            foreach (var result in results.SelectMany(r => r))
+            {
+                result?.Dispose();
+            }
+
+            throw;
+        }
+        finally
+        {
+            hessians.ForEach(h => h.Dispose());
+        }
     }
 
     /// <summary>The engine's Hessian, (2/N)·Σxxᵀ, from the pipeline's unnormalised sum.</summary>

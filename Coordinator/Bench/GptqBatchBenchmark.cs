@@ -1,0 +1,201 @@
+using MoeQuant.Kernels.Cuda;
+using MoeQuant.Kernels.Gptq;
+using MoeQuant.Kernels.Quantization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Coordinator.Bench;
+
+/// <summary>
+/// <c>Gptq.QuantizeBatch</c> on N DeepSeek-V3 routed experts (issue #7) beside the single path (<c>QuantizeTied</c> per item)
+/// on the same inputs in the same run: gate_proj alone (2048×7168), gate_proj + up_proj tied to one Hessian, and
+/// down_proj (7168×2048), for default+absmax and activation+mse. Time per item, per matrix and per expert
+/// (gate+up tied, plus down), proxy losses and code agreement between the two paths.
+/// </summary>
+internal static class GptqBatchBenchmark
+{
+    private const int GroupSize = 128;
+    private const double RelDamp = 0.1;
+
+    /// <summary>Measures on a CUDA device at DeepSeek-V3's expert shapes (hidden 7168, intermediate 2048, 8192 tokens).</summary>
+    public static void Run(BenchRecorder recorder, int device, int batch) =>
+        Run(recorder, new Device(DeviceType.CUDA, device), batch, new ExpertShape(7168, 2048, 8192));
+
+    /// <summary>The same on any device and expert shape (tests run it on the CPU at a small one).</summary>
+    internal static void Run(BenchRecorder recorder, Device cuda, int batch, ExpertShape shape)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        backends.cuda.matmul.allow_tf32 = false;
+        var experts = Enumerable.Range(0, batch).Select(e => Expert.Create(cuda, e, shape)).ToList();
+        try
+        {
+            MseSearch(recorder, cuda, experts[0].Gate.Weight);
+            foreach (var (order, scale) in new[] { (QuantizationOrder.Default, ScaleSearch.AbsMax), (QuantizationOrder.Activation, ScaleSearch.Mse) })
+            {
+                var options = new GptqOptions { GroupSize = GroupSize, RelDamp = RelDamp, Order = order, Scale = scale };
+                var name = $"{(order == QuantizationOrder.Activation ? "activation" : "default")}+{(scale == ScaleSearch.Mse ? "mse" : "absmax")}";
+                Measure(recorder, cuda, name, "gate_proj", shape.Tokens, options, [.. experts.Select(x => new GptqBatchItem(x.GateUpHessian, [x.Gate]))]);
+                var gateUp = Measure(recorder, cuda, name, "gate_proj+up_proj (tied)", shape.Tokens, options, [.. experts.Select(x => new GptqBatchItem(x.GateUpHessian, [x.Gate, x.Up]))]);
+                var down = Measure(recorder, cuda, name, "down_proj", shape.Tokens, options, [.. experts.Select(x => new GptqBatchItem(x.DownHessian, [x.Down]))]);
+                recorder.Record(
+                    "gptq-batch-expert",
+                    new { batch, config = name, tokens = shape.Tokens, hidden = shape.Hidden, intermediate = shape.Intermediate, bits = options.Bits, groupSize = GroupSize, relDamp = RelDamp, expert = "gate_proj+up_proj tied to one Hessian, plus down_proj", baseline = "single path (Gptq.QuantizeTied per item), same inputs, same run" },
+                    new
+                    {
+                        batchMsPerExpert = gateUp.BatchMsPerItem + down.BatchMsPerItem,
+                        singleMsPerExpert = gateUp.SingleMsPerItem + down.SingleMsPerItem,
+                        speedup = (gateUp.SingleMsPerItem + down.SingleMsPerItem) / (gateUp.BatchMsPerItem + down.BatchMsPerItem),
+                    });
+            }
+        }
+        finally
+        {
+            experts.ForEach(x => x.Dispose());
+        }
+    }
+
+    /// <summary>An expert's sizes: gate/up are (intermediate, hidden), down (hidden, intermediate); Hessians from this many tokens.</summary>
+    internal sealed record ExpertShape(int Hidden, int Intermediate, int Tokens);
+
+    private sealed record Timing(double BatchMsPerItem, double SingleMsPerItem);
+
+    private static Timing Measure(BenchRecorder recorder, Device cuda, string config, string what, int tokens, GptqOptions options, List<GptqBatchItem> items)
+    {
+        IReadOnlyList<IReadOnlyList<QuantResult>>? batched = null;
+        var batchMs = DeviceTimer.MedianMilliseconds(cuda, () =>
+        {
+            Dispose(batched);
+            batched = Gptq.QuantizeBatch(items, options);
+        }, warmup: 1, repetitions: 2);
+
+        IReadOnlyList<IReadOnlyList<QuantResult>>? single = null;
+        var singleMs = DeviceTimer.MedianMilliseconds(cuda, () =>
+        {
+            Dispose(single);
+            single = [.. items.Select(i => Gptq.QuantizeTied(i.Weights, i.Hessian, options))];
+        }, warmup: 0, repetitions: 1);
+
+        var pairs = batched!.SelectMany(r => r).Zip(single!.SelectMany(r => r)).ToList();
+        long differing = 0, total = 0;
+        var maxCodeDifference = 0;
+        foreach (var (b, s) in pairs)
+        {
+            using var difference = (b.Codes.to_type(ScalarType.Int32) - s.Codes.to_type(ScalarType.Int32)).abs_();
+            differing += difference.gt(0).sum().item<long>();
+            total += difference.numel();
+            maxCodeDifference = Math.Max(maxCodeDifference, difference.max().item<int>());
+        }
+
+        var matrices = pairs.Count;
+        var weight = items[0].Weights[0].Weight;
+        recorder.Record(
+            "gptq-batch",
+            new
+            {
+                matrices = what,
+                rows = weight.shape[0],
+                columns = weight.shape[1],
+                batch = items.Count,
+                matricesPerItem = items[0].Weights.Count,
+                config,
+                tokens,
+                bits = options.Bits,
+                groupSize = GroupSize,
+                relDamp = RelDamp,
+                baseline = "single path (Gptq.QuantizeTied per item), same inputs, same run",
+            },
+            new
+            {
+                batchMsPerItem = batchMs / items.Count,
+                batchMsPerMatrix = batchMs / matrices,
+                singleMsPerItem = singleMs / items.Count,
+                singleMsPerMatrix = singleMs / matrices,
+                speedup = singleMs / batchMs,
+                batchMeanProxyLoss = pairs.Average(p => p.First.GptqLoss ?? double.NaN),
+                singleMeanProxyLoss = pairs.Average(p => p.Second.GptqLoss ?? double.NaN),
+                maxProxyLossRelativeDifference = pairs.Max(p => Math.Abs((p.First.GptqLoss ?? double.NaN) / (p.Second.GptqLoss ?? double.NaN) - 1)),
+                meanRoundToNearestLoss = pairs.Average(p => p.Second.RtnLoss ?? double.NaN),
+                codesDifferingFraction = (double)differing / total,
+                maxCodeDifference,
+                sameMethods = pairs.All(p => p.First.Method == p.Second.Method),
+                sameIssues = pairs.All(p => p.First.Issues == p.Second.Issues),
+                gptqMatrices = pairs.Count(p => p.First.Method == QuantMethod.Gptq),
+            });
+        Dispose(batched);
+        Dispose(single);
+        return new Timing(batchMs / items.Count, singleMs / items.Count);
+    }
+
+    // The fused MSE scale search beside its tensor reference on one weight: time and agreement.
+    private static void MseSearch(BenchRecorder recorder, Device cuda, Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        var spec = new GptqOptions { GroupSize = GroupSize, Scale = ScaleSearch.Mse }.ToQuantizerSpec();
+        var values = weight.to_type(ScalarType.Float32).view(weight.shape[0], -1, GroupSize);
+        var (fused, reference) = ((Scale: empty(0), Zero: empty(0)), (Scale: empty(0), Zero: empty(0)));
+        var fusedMs = DeviceTimer.MedianMilliseconds(cuda, () => fused = GroupQuantizer.Fit(values, spec), warmup: 1, repetitions: 3);
+        var referenceMs = DeviceTimer.MedianMilliseconds(cuda, () => reference = GroupQuantizer.FitReference(values, spec), warmup: 0, repetitions: 1);
+        recorder.Record(
+            "mse-scale-search",
+            new { rows = weight.shape[0], columns = weight.shape[1], groupSize = GroupSize, candidates = 100, baseline = "GroupQuantizer.FitReference (tensor operations), same weight, same run" },
+            new
+            {
+                fusedMs,
+                referenceMs,
+                speedup = referenceMs / fusedMs,
+                scalesDifferingFraction = fused.Scale.ne(reference.Scale).to_type(ScalarType.Float64).mean().item<double>(),
+                zerosDiffering = fused.Zero.ne(reference.Zero).sum().item<long>(),
+            });
+    }
+
+    private static void Dispose(IReadOnlyList<IReadOnlyList<QuantResult>>? results)
+    {
+        foreach (var result in results?.SelectMany(r => r) ?? [])
+        {
+            result.Dispose();
+        }
+    }
+
+    // One routed expert: gate and up (2048×7168) reading one input (Hessian 7168²), down (7168×2048) with its own.
+    private sealed class Expert : IDisposable
+    {
+        private Expert(GptqWeight gate, GptqWeight up, GptqWeight down, Hessian gateUp, Hessian downHessian)
+        {
+            (Gate, Up, Down, GateUpHessian, DownHessian) = (gate, up, down, gateUp, downHessian);
+        }
+
+        public GptqWeight Gate { get; }
+
+        public GptqWeight Up { get; }
+
+        public GptqWeight Down { get; }
+
+        public Hessian GateUpHessian { get; }
+
+        public Hessian DownHessian { get; }
+
+        public static Expert Create(Device cuda, int e, ExpertShape shape)
+        {
+            var (gate, gateUp) = GptqBenchmarkInputs.Create(shape.Intermediate, shape.Hidden, shape.Tokens, cuda, seed: (ulong)(3 * e));
+            var (down, downHessian) = GptqBenchmarkInputs.Create(shape.Hidden, shape.Intermediate, shape.Tokens, cuda, seed: (ulong)((3 * e) + 1));
+            using var generator = new Generator((ulong)((3 * e) + 2), cuda);
+            using var raw = randn([shape.Intermediate, shape.Hidden], device: cuda, generator: generator).mul_(0.02);
+            var up = raw.to_type(ScalarType.BFloat16);
+            return new Expert(
+                new GptqWeight($"experts.{e}.gate_proj", gate),
+                new GptqWeight($"experts.{e}.up_proj", up),
+                new GptqWeight($"experts.{e}.down_proj", down),
+                gateUp,
+                downHessian);
+        }
+
+        public void Dispose()
+        {
+            Gate.Weight.Dispose();
+            Up.Weight.Dispose();
+            Down.Weight.Dispose();
+            GateUpHessian.Dispose();
+            DownHessian.Dispose();
+        }
+    }
+}

@@ -1,0 +1,224 @@
+using MoeQuant.Kernels.Quantization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Kernels.Gptq;
+
+/// <summary>One unit of a batch: a Hessian and the weights that read its input.</summary>
+/// <param name="Hessian">(columns, columns) float32; not modified.</param>
+/// <param name="Weights">One weight, or tied weights sharing the Hessian (gate_proj and up_proj), as for <see cref="Gptq.QuantizeTied"/>.</param>
+public sealed record GptqBatchItem(Hessian Hessian, IReadOnlyList<GptqWeight> Weights);
+
+/// <summary>
+/// The engine behind <see cref="Gptq.QuantizeBatch"/>: the single path's steps (<see cref="Gptq.QuantizeTied"/>) on stacked
+/// tensors, so that E items cost one factorization launch per chunk, one scale fit per weight position, one fused loop
+/// per row count and one host synchronization, instead of E of each. Every step uses the single path's arithmetic
+/// element for element (the tests compare bits on the CPU). On the CPU, and on CUDA for blocks wider than the fused
+/// kernel's 128 columns, the column loop itself runs matrix by matrix (the single path's torch loop).
+/// </summary>
+internal static class GptqBatch
+{
+    // Stacked Hessians per factorization launch: 2^29 float32 (2 GiB), so C = 7168 goes 10 at a time and the
+    // factorization's temporaries (about 8× the stack) stay near 16 GiB; C = 2048 goes 128 at a time.
+    private const long FactorChunkElements = 1L << 29;
+
+    /// <summary>See <see cref="Gptq.QuantizeBatch"/>.</summary>
+    /// <param name="items">Units of one shape.</param>
+    /// <param name="options">Settings.</param>
+    /// <param name="factorChunkElements">Stacked Hessian elements per factorization launch (tests make it small).</param>
+    public static IReadOnlyList<IReadOnlyList<QuantResult>> Quantize(IReadOnlyList<GptqBatchItem> items, GptqOptions options, long factorChunkElements = FactorChunkElements)
+    {
+        GptqValidation.CheckBatch(items, options);
+        if (!options.StaticGroups)
+        {
+            // Dynamic groups refit each group's scale inside the column loop, on that matrix's error-updated columns:
+            // nothing can be fitted up front or fused, so these items take the single path one by one.
+            return Collect(items.Count, e => Gptq.QuantizeTied(items[e].Weights, items[e].Hessian, options));
+        }
+
+        var columns = items[0].Hessian.Columns;
+        // 1) classification on the host: a Fail policy throws before any device work.
+        var classes = items
+            .Select(i => Gptq.Classify(GptqValidation.TiedName(i.Weights), i.Hessian.Tokens, options.MinTokens ?? columns, options.FewTokens))
+            .ToArray();
+        var gptq = Enumerable.Range(0, items.Count).Where(e => classes[e].UseGptq).ToArray();
+        var device = items[0].Hessian.Device;
+        var spec = options.ToQuantizerSpec();
+        var groupSize = options.GroupSize < 0 ? columns : options.GroupSize;
+
+        using var scope = NewDisposeScope();
+        // 2) dead columns (zero diagonal) and act-order of the GPTQ items, then their factors, chunk by chunk.
+        var dead = zeros(items.Count, columns, ScalarType.Bool, device);
+        var gptqIndex = tensor(gptq.Select(e => (long)e).ToArray(), device: device);
+        Tensor? order = null, factors = null, factorOk = null;
+        if (gptq.Length > 0)
+        {
+            var diagonals = stack(gptq.Select(e => items[e].Hessian.Matrix.diagonal()).ToArray());
+            var deadGptq = diagonals.eq(0);
+            dead.index_copy_(0, gptqIndex, deadGptq);
+            order = options.Order == QuantizationOrder.Activation
+                ? diagonals.masked_fill(deadGptq, 1).sort(1, descending: true, stable: true).Indices
+                : null;
+            (factors, factorOk) = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, factorChunkElements);
+        }
+
+        // 3) per weight position: stacked weights, static scales, round to nearest; then GPTQ's column loops.
+        var positions = Enumerable.Range(0, items[0].Weights.Count).Select(t => GptqBatchPosition.Prepare(items, t, dead, groupSize, spec)).ToArray();
+        if (gptq.Length > 0)
+        {
+            var block = options.BlockSize == 0 ? columns : Math.Min(options.BlockSize, columns);
+            GptqBatchPosition.RunLoops(positions, gptqIndex, order, factors!, groupSize, spec, block);
+        }
+
+        // 4) proxy losses with each item's undamped H in natural order, left on the device.
+        var fast = device.type == DeviceType.CUDA;
+        var gptqSlot = new int[items.Count];
+        Array.Fill(gptqSlot, -1);
+        for (var k = 0; k < gptq.Length; k++)
+        {
+            gptqSlot[gptq[k]] = k;
+        }
+
+        var traces = new List<Tensor>();
+        for (var e = 0; e < items.Count; e++)
+        {
+            foreach (var p in positions)
+            {
+                traces.Add(items[e].Hessian.Tokens > 0
+                    ? ProxyLoss.Traces(items[e].Hessian.Matrix, p.Weight[e], [p.Of(e, gptqSlot[e]).Values, p.RtnValues[e]], fast)
+                    : zeros(3, ScalarType.Float64, device));
+            }
+        }
+
+        // 5) the one host synchronization: factor success, dead-column counts and traces of every item.
+        var ok = ones(items.Count, ScalarType.Float64, device);
+        if (factorOk is not null)
+        {
+            ok.index_copy_(0, gptqIndex, factorOk.to_type(ScalarType.Float64));
+        }
+
+        var summary = cat([ok.unsqueeze(1), dead.sum(1).to_type(ScalarType.Float64).unsqueeze(1), stack(traces).view(items.Count, -1)], 1);
+        var host = summary.cpu().data<double>().ToArray();
+        var width = 2 + (3 * positions.Length);
+
+        // 6) results; an item whose factorization failed at the first damping takes the single path, whose retries
+        //    (and NonInvertible policy) then decide, exactly as for a lone call.
+        return Collect(items.Count, e =>
+        {
+            var row = host.AsSpan(e * width, width).ToArray();
+            if (row[0] == 0)
+            {
+                return Gptq.QuantizeTied(items[e].Weights, items[e].Hessian, options);
+            }
+
+            var useGptq = gptqSlot[e] >= 0;
+            var deadColumns = (int)row[1];
+            var issues = classes[e].Issues | (deadColumns > 0 ? GptqIssues.DeadColumns : GptqIssues.None);
+            var results = new List<QuantResult>(positions.Length);
+            try
+            {
+                for (var t = 0; t < positions.Length; t++)
+                {
+                    var losses = items[e].Hessian.Tokens > 0 ? ProxyLoss.Ratios(row.AsSpan(2 + (3 * t), 3).ToArray()) : [null, null];
+                    var (codes, values) = positions[t].Of(e, gptqSlot[e]);
+                    results.Add(new QuantResult
+                    {
+                        Unit = items[e].Weights[t].Unit,
+                        Codes = Keep((codes.to_type(ScalarType.Int16) - spec.ZeroOffset).to_type(ScalarType.Int8)),
+                        Scales = Keep(positions[t].Scale[e].to_type(spec.ScaleDtype, copy: true)),
+                        ZeroPoints = Keep((positions[t].Zero[e] - spec.ZeroOffset).to_type(ScalarType.Int8)),
+                        GIdx = Keep(tensor(Enumerable.Range(0, columns).Select(c => c / groupSize).ToArray(), device: device)),
+                        Dequantized = Keep(values.to_type(spec.ScaleDtype, copy: true)),
+                        Bits = spec.Bits,
+                        GroupSize = groupSize,
+                        Symmetric = spec.Symmetric,
+                        ContiguousGroups = true,
+                        Method = useGptq ? QuantMethod.Gptq : QuantMethod.RoundToNearest,
+                        Tokens = items[e].Hessian.Tokens,
+                        RelDamp = useGptq ? options.RelDamp : 0,
+                        DeadColumns = deadColumns,
+                        GptqLoss = losses[0],
+                        RtnLoss = losses[1],
+                        Issues = issues,
+                    });
+                }
+
+                return results;
+            }
+            catch
+            {
+                results.ForEach(r => r.Dispose());
+                throw;
+            }
+        });
+    }
+
+    // The result owns its tensors (fresh copies, never views of the batch): they leave every dispose scope.
+    private static Tensor Keep(Tensor t) => t.contiguous().DetachFromDisposeScope();
+
+    // Û of every GPTQ item in processing order, chunk by chunk, and whether each succeeded at the first damping.
+    private static (Tensor Factors, Tensor Ok) Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements)
+    {
+        var columns = hessians[0].Columns;
+        // Equal chunks (32 Hessians of 7168 at most 10 per launch: 4 × 8, not 10 + 10 + 10 + 2).
+        var most = (int)Math.Clamp(chunkElements / ((long)columns * columns), 1, hessians.Length);
+        var launches = (hessians.Length + most - 1) / most;
+        var chunk = (hessians.Length + launches - 1) / launches;
+        if (chunk == hessians.Length)
+        {
+            return FactorizeChunk(hessians, dead, order, relDamp);
+        }
+
+        var factors = empty(hessians.Length, columns, columns, ScalarType.Float32, hessians[0].Device);
+        var ok = empty(hessians.Length, ScalarType.Bool, hessians[0].Device);
+        for (var start = 0; start < hessians.Length; start += chunk)
+        {
+            using var inner = NewDisposeScope();
+            var count = Math.Min(chunk, hessians.Length - start);
+            var (factor, fine) = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp);
+            factors.narrow(0, start, count).copy_(factor);
+            ok.narrow(0, start, count).copy_(fine);
+        }
+
+        return (factors, ok);
+    }
+
+    private static (Tensor Factors, Tensor Ok) FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp)
+    {
+        using var scope = NewDisposeScope();
+        var (count, columns) = (hessians.Length, (long)hessians[0].Columns);
+        // As the single path: dead columns get diagonal 1 (their H row is zero), then H is permuted to processing order.
+        var h = stack(hessians.Select(x => x.Matrix).ToArray());
+        h.diagonal(0, 1, 2).masked_fill_(dead, 1);
+        if (order is not null)
+        {
+            var rows = h.gather(1, order.unsqueeze(2).expand(count, columns, columns));
+            h.Dispose();
+            h = rows.gather(2, order.unsqueeze(1).expand(count, columns, columns));
+            rows.Dispose();
+        }
+
+        var (factor, ok) = HessianFactorization.FactorizeBatch(h, relDamp);
+        return (factor.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
+    }
+
+    // Runs quantize for every item, disposing the results already made when a later item throws.
+    private static List<IReadOnlyList<QuantResult>> Collect(int count, Func<int, IReadOnlyList<QuantResult>> quantize)
+    {
+        var results = new List<IReadOnlyList<QuantResult>>(count);
+        try
+        {
+            for (var e = 0; e < count; e++)
+            {
+                results.Add(quantize(e));
+            }
+
+            return results;
+        }
+        catch
+        {
+            results.SelectMany(r => r).ToList().ForEach(r => r.Dispose());
+            throw;
+        }
+    }
+}
