@@ -89,7 +89,7 @@ public sealed record RunOptions
 
     /// <summary>Units per GPTQ launch on one device.</summary>
     [Range(1, 4096, ErrorMessage = "MoeQuant:Run:MaxQuantizeBatch must be between 1 and 4096")]
-    public int MaxQuantizeBatch { get; init; } = 16;
+    public int MaxQuantizeBatch { get; init; } = 32;
 
     /// <summary>Tries of one layer (a lost device or failed actor makes a new try) before the run stops.</summary>
     [Range(1, 100, ErrorMessage = "MoeQuant:Run:MaxLayerAttempts must be between 1 and 100")]
