@@ -18,6 +18,14 @@ find "$pub" -maxdepth 1 \( -name 'libtorch*.so*' -o -name 'libc10*.so*' -o -name
 # win/osx natives are useless there. The linux-x64 libSkiaSharp.so and libHarfBuzzSharp.so stay: the quality report's
 # plot needs them (dependency-free builds, no fontconfig; the font is embedded in moequant).
 rm -rf "$pub"/runtimes/win* "$pub"/runtimes/osx*
+# The device tool carries at most 64 MiB with the working tree: the built-in model travels in the tree (assets/), and
+# bench/device/run.sh links it back; the runtime's debugger, tracing and alternative-GC natives are never used there.
+rm -rf "$pub/builtin"
+rm -f "$pub"/libmscordaccore.so "$pub"/libmscordbi.so "$pub"/createdump "$pub"/libcoreclrtraceptprovider.so \
+  "$pub"/libclrgc.so "$pub"/libclrgcexp.so
+# Framework assemblies nothing in moequant loads (checked by a run without them); System.Private.Xml stays: Akka reads
+# System.Configuration through it.
+rm -f "$pub"/Microsoft.VisualBasic*.dll "$pub"/System.Data.Common.dll "$pub"/System.Private.DataContractSerialization.dll
 
-tar -C "$out" -cJf "$out/moequant-linux-x64.tar.xz" moequant
+tar -C "$out" -cf - moequant | xz -9e -T0 > "$out/moequant-linux-x64.tar.xz"
 ls -l "$out/moequant-linux-x64.tar.xz"
