@@ -18,6 +18,7 @@ public static class MoeQuantCli
             DoctorCommand.Create(),
             Bench.BenchCommand.Create(),
             QuantizeCommand.Create(workloads ?? new TorchWorkloadFactory()),
+            PackCommand.Create(),
         };
         UserErrorAction.Apply(root);
         return root;
