@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using MoeQuant.Coordinator.Packing;
 using MoeQuant.Coordinator.Tests.Pipeline;
@@ -152,7 +151,7 @@ public sealed class PackCommandTests(QuantizedRuns runs) : IClassFixture<Quantiz
         // What a --quantize-only-experts run leaves: run.json says so, and only routed experts have results.
         var (source, _) = await runs.Get(QuantizedRuns.W4);
         var saveDir = runs.Copy(source, "experts-only");
-        KeepOnlyExperts(saveDir);
+        RunStateEdits.KeepOnlyExperts(saveDir);
         var output = runs.NewFolder("experts-only-export");
 
         var pack = await QuantizedRuns.Invoke("pack", "--save-dir", saveDir, "--output", output);
@@ -171,7 +170,7 @@ public sealed class PackCommandTests(QuantizedRuns runs) : IClassFixture<Quantiz
     {
         var (source, _) = await runs.Get(QuantizedRuns.W4);
         var saveDir = runs.Copy(source, "fallback");
-        MarkUnquantized(saveDir, layer: 2, unit: "mlp.experts.5.gate_proj");
+        RunStateEdits.MarkUnquantized(saveDir, layer: 2, unit: "mlp.experts.5.gate_proj");
         var output = runs.NewFolder("fallback-export");
 
         var pack = await QuantizedRuns.Invoke("pack", "--save-dir", saveDir, "--output", output);
@@ -294,46 +293,5 @@ public sealed class PackCommandTests(QuantizedRuns runs) : IClassFixture<Quantiz
         var linears = StateLinears(saveDir);
         linears.ForEach(l => l.Dispose());
         return [.. linears.Select(l => l.Name)];
-    }
-
-    /// <summary>Leaves only the routed experts' results, as a --quantize-only-experts run writes them.</summary>
-    private static void KeepOnlyExperts(string saveDir)
-    {
-        var runFile = Path.Combine(saveDir, "run.json");
-        var flags = JsonNode.Parse(File.ReadAllText(runFile))!;
-        flags["quantize-only-experts"] = "true";
-        File.WriteAllText(runFile, flags.ToJsonString());
-        for (var layer = 0; layer < TinyMainLayers; layer++)
-        {
-            EditLayer(saveDir, layer, units =>
-            {
-                foreach (var unit in units.Where(u => !((string)u!["unit"]!["module"]!).StartsWith("mlp.experts.", StringComparison.Ordinal)).ToList())
-                {
-                    File.Delete(Path.Combine(saveDir, "layers", $"{layer:D3}", $"{(string)unit!["unit"]!["module"]!}.safetensors"));
-                    units.Remove(unit);
-                }
-            });
-        }
-    }
-
-    /// <summary>Turns a unit into one whose retries all failed: its report says Unquantized and its state file is gone.</summary>
-    private static void MarkUnquantized(string saveDir, int layer, string unit)
-    {
-        EditLayer(saveDir, layer, units => units.Single(u => (string?)u!["unit"]!["module"] == unit)!["fallback"] = "Unquantized");
-        File.Delete(Path.Combine(saveDir, "layers", $"{layer:D3}", $"{unit}.safetensors"));
-    }
-
-    /// <summary>Changes a layer summary's unit list, and the journal's hash of it so that the layer still counts as done.</summary>
-    private static void EditLayer(string saveDir, int layer, Action<JsonArray> edit)
-    {
-        var layerFile = Path.Combine(saveDir, "layers", $"{layer:D3}", "layer.json");
-        var summary = JsonNode.Parse(File.ReadAllText(layerFile))!;
-        edit(summary["units"]!.AsArray());
-        File.WriteAllText(layerFile, summary.ToJsonString());
-        var sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(layerFile)));
-        var journal = Path.Combine(saveDir, "journal.jsonl");
-        File.WriteAllLines(journal, File.ReadAllLines(journal).Select(l => l.Contains($"\"event\":\"layer\",\"layer\":{layer},", StringComparison.Ordinal)
-            ? $"{{\"event\":\"layer\",\"layer\":{layer},\"sha256\":\"{sha}\"}}"
-            : l));
     }
 }
