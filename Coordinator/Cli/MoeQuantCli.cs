@@ -20,6 +20,7 @@ public static class MoeQuantCli
             QuantizeCommand.Create(workloads ?? new TorchWorkloadFactory()),
             EvalCommand.Create(),
             ReportCommand.Create(),
+            PackCommand.Create(),
         };
         UserErrorAction.Apply(root);
         return root;

@@ -4,7 +4,10 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using MoeQuant.Coordinator.Actors;
 using MoeQuant.Coordinator.Hosting;
+using MoeQuant.Coordinator.Packing;
 using MoeQuant.Coordinator.Progress;
+using MoeQuant.Model;
+using MoeQuant.Model.Export;
 
 namespace MoeQuant.Coordinator.Cli;
 
@@ -76,7 +79,13 @@ public static class QuantizeCommand
         output.WriteLine($"save_dir: {setup.Layout.SaveDir}");
         if (setup.Finished)
         {
-            output.WriteLine($"nothing to do: all {setup.Workload.Shape.Layers} layers are quantized already");
+            // A run stopped between its last layer and its export resumes with the export alone.
+            var exported = CheckpointExporter.IsExported(setup.Layout.SaveDir) ? null : Export(factory, setup, output);
+            if (exported is null)
+            {
+                output.WriteLine($"nothing to do: all {setup.Workload.Shape.Layers} layers are quantized already");
+            }
+
             return 0;
         }
 
@@ -106,7 +115,27 @@ public static class QuantizeCommand
         }
 
         output.WriteLine($"done: {result.Message}; quantized state in {setup.Layout.LayersDir}");
+        Export(factory, setup, output);
         return 0;
+    }
+
+    /// <summary>Writes the checkpoint from the finished state; an export problem says how to retry without re-quantizing.</summary>
+    private static ExportResult? Export(IWorkloadFactory factory, RunSetup setup, TextWriter output)
+    {
+        try
+        {
+            var result = factory.Export(setup.Settings, setup.Layout);
+            if (result is not null)
+            {
+                RunExport.Report(result, output);
+            }
+
+            return result;
+        }
+        catch (UserInputException e)
+        {
+            throw new UserInputException($"{e.Message}; the quantized state is complete: run moequant pack --save-dir {setup.Layout.SaveDir} once this is fixed", e);
+        }
     }
 
     private static string? Invariant(object? value) => value switch

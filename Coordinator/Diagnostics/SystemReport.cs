@@ -45,7 +45,8 @@ public sealed record SystemReport(
             cuda ? CudaDriver.Devices() : []);
     }
 
-    private static string InformationalVersion(Assembly assembly)
+    /// <summary>An assembly's version without the source revision suffix ("0.1.0").</summary>
+    internal static string InformationalVersion(Assembly assembly)
     {
         var version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
             ?? assembly.GetName().Version?.ToString() ?? "unknown";

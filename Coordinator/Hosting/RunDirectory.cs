@@ -3,6 +3,7 @@ using System.Text.Json;
 using MoeQuant.Coordinator.Journal;
 using MoeQuant.GpuNode.Durability;
 using MoeQuant.Model;
+using MoeQuant.Model.Export;
 
 namespace MoeQuant.Coordinator.Hosting;
 
@@ -13,6 +14,9 @@ namespace MoeQuant.Coordinator.Hosting;
 /// </summary>
 public static class RunDirectory
 {
+    /// <summary>run.json's record of the model folder, for <c>moequant pack</c>; empty for the built-in tiny model.</summary>
+    public const string ModelPathKey = "model-path";
+
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     /// <summary>The default save_dir: <c>./quantized/&lt;model&gt;-w&lt;bits&gt;g&lt;group&gt;</c>, or without the
@@ -20,10 +24,12 @@ public static class RunDirectory
     public static string DefaultSaveDir(ModelIdentity model, GptqSettings gptq) =>
         Path.Combine("quantized", $"{model.Name}-w{gptq.Bits}{(gptq.GroupSize is { } g ? $"g{g}" : "")}");
 
-    /// <summary>Flags that change the output, by their kebab-case name, plus the model hash under "model".</summary>
+    /// <summary>Flags that change the output, by their kebab-case name, plus the model hash under "model" and, not part
+    /// of the run's identity, the model's folder under <see cref="ModelPathKey"/>.</summary>
     public static SortedDictionary<string, string> Fingerprint(QuantizeSettings s, ModelIdentity model) => new(StringComparer.Ordinal)
     {
         ["model"] = model.Hash,
+        [ModelPathKey] = model.Folder ?? "",
         ["dataset-name-or-path"] = s.Calibration.Dataset ?? "",
         ["num-calibration-samples"] = Invariant(s.Calibration.NumCalibrationSamples),
         ["max-sequence-length"] = Invariant(s.Calibration.MaxSequenceLength),
@@ -84,7 +90,9 @@ public static class RunDirectory
         return 0;
     }
 
-    private static SortedDictionary<string, string> ReadFingerprint(RunLayout layout)
+    /// <summary>The flags and model hash stored in a save_dir's run.json.</summary>
+    /// <exception cref="UserInputException">run.json is unreadable.</exception>
+    public static SortedDictionary<string, string> ReadFingerprint(RunLayout layout)
     {
         try
         {
@@ -99,7 +107,8 @@ public static class RunDirectory
 
     private static string? Difference(IReadOnlyDictionary<string, string> stored, IReadOnlyDictionary<string, string> current)
     {
-        foreach (var (key, value) in current)
+        // Where the model lies is not what it is: the hash says that, and a moved checkpoint may resume.
+        foreach (var (key, value) in current.Where(c => c.Key != ModelPathKey))
         {
             var before = stored.GetValueOrDefault(key, "(unset)");
             if (before != value)
@@ -148,9 +157,10 @@ public static class RunDirectory
         }
     }
 
+    // An earlier run's export mark goes too: until this run exports, the folder's checkpoint is not its own.
     private static void Discard(RunLayout layout)
     {
-        foreach (var file in new[] { layout.RunFile, layout.JournalFile })
+        foreach (var file in new[] { layout.RunFile, layout.JournalFile, Path.Combine(layout.SaveDir, CheckpointExporter.ProvenanceFileName) })
         {
             File.Delete(file);
         }

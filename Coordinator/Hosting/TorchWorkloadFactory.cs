@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using MoeQuant.Coordinator.Packing;
 using MoeQuant.GpuNode.Durability;
 using MoeQuant.GpuNode.Workload;
 using MoeQuant.GpuNode.Workload.Torch;
@@ -8,6 +9,7 @@ using MoeQuant.Kernels.Quantization;
 using MoeQuant.Model;
 using MoeQuant.Model.Calibration;
 using MoeQuant.Model.Config;
+using MoeQuant.Model.Export;
 using MoeQuant.Model.Forward;
 using MoeQuant.Model.Tokenization;
 using MoeQuant.Model.TinyModel;
@@ -32,8 +34,8 @@ internal sealed class TorchWorkloadFactory : IWorkloadFactory
         }
 
         DeepseekV3Config.Load(configPath);
-        var name = settings.Model.Path is { Length: > 0 } ? new DirectoryInfo(folder).Name : BuiltInModel.Name;
-        return new ModelIdentity(name, Fingerprint(folder));
+        var custom = settings.Model.Path is { Length: > 0 };
+        return new ModelIdentity(custom ? new DirectoryInfo(folder).Name : BuiltInModel.Name, Fingerprint(folder), custom ? folder : null);
     }
 
     public ILayerWorkload Create(QuantizeSettings settings, RunLayout layout)
@@ -43,6 +45,8 @@ internal sealed class TorchWorkloadFactory : IWorkloadFactory
         var dtype = DType(settings.Model.Dtype);
         var gptq = GptqOptions(settings.Gptq, dtype);
         CheckGroupSize(config, settings.Gptq);
+        // Hours of GPTQ must not end in a checkpoint the chosen format cannot hold.
+        ExportFormats.Parse(settings.Run.ExportFormat).RequireBits(settings.Gptq.Bits);
         var samples = Samples(settings, folder, config);
         return new TorchLayerWorkload(
             new TorchWorkloadOptions(
@@ -58,12 +62,15 @@ internal sealed class TorchWorkloadFactory : IWorkloadFactory
             layout);
     }
 
+    public ExportResult Export(QuantizeSettings settings, RunLayout layout) =>
+        RunExport.Run(new PackOptions(layout.SaveDir, Output: null, settings.Run.ExportFormat, KeepMtp: false, Overwrite: true, settings.Model.Path));
+
     private static string ModelFolder(QuantizeSettings settings) => settings.Model.Path is { Length: > 0 } path
         ? Directory.Exists(path) ? Path.GetFullPath(path) : throw new UserInputException($"--model-name-or-path {path}: folder does not exist")
         : BuiltInModel.Folder;
 
     /// <summary>The config plus every tensor's name, dtype and shape: what makes two checkpoints the same model.</summary>
-    private static string Fingerprint(string folder)
+    internal static string Fingerprint(string folder)
     {
         using var checkpoint = Model.Checkpoint.ShardedCheckpoint.Open(folder);
         var text = new StringBuilder(File.ReadAllText(Path.Combine(folder, "config.json")));

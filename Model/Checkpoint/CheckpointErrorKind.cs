@@ -53,4 +53,8 @@ public enum CheckpointErrorKind
 
     /// <summary>An FP8 weight without its <c>weight_scale_inv</c>, or a scale of the wrong dtype or shape.</summary>
     InvalidFp8Scale,
+
+    /// <summary>A quantized weight (state or packed) that does not fit its scheme: a value out of range, a missing or
+    /// misshapen companion tensor, zero points or groups that contradict the scheme.</summary>
+    InvalidQuantization,
 }

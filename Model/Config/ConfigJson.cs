@@ -39,6 +39,18 @@ internal sealed class ConfigJson
                 : throw Error(name, $"must be an object, not {Describe(value)}")
             : null;
 
+    /// <summary>The members of a nested object whose values are objects, keyed by name ("config_groups"), or null when absent.</summary>
+    public IReadOnlyList<(string Name, ConfigJson Value)>? OptionalObjectMembers(string name) =>
+        !TryGet(name, out var value) ? null
+        : value.ValueKind == JsonValueKind.Object
+            ? [.. value.EnumerateObject().Select(m => (m.Name, m.Value.ValueKind == JsonValueKind.Object
+                ? new ConfigJson(m.Value, Path, $"{_prefix}{name}.{m.Name}.")
+                : throw Error($"{name}.{m.Name}", $"must be an object, not {Describe(m.Value)}")))]
+            : throw Error(name, $"must be an object, not {Describe(value)}");
+
+    /// <summary>A field whose type varies (a string or a boolean), or null when absent.</summary>
+    public JsonElement? OptionalValue(string name) => TryGet(name, out var value) ? value : null;
+
     public int RequiredInt(string name) => OptionalInt(name) ?? throw Error(name, "is missing");
 
     /// <summary>A field that must be written but may be null, e.g. q_lora_rank where null selects another layout.</summary>

@@ -17,6 +17,11 @@ public static class UnitStateFile
     /// <summary>The format tag in <c>__metadata__</c>; a file without it is not a unit state file.</summary>
     public const string Format = "moequant-unit/1";
 
+    internal const string CodesSuffix = ".codes";
+    internal const string ScalesSuffix = ".scales";
+    internal const string ZeroPointsSuffix = ".zero_points";
+    internal const string GIdxSuffix = ".g_idx";
+
     private const string FormatKey = "format";
 
     /// <summary>Writes the linears to <paramref name="path"/> (temporary name, fsync, rename).</summary>
@@ -26,10 +31,10 @@ public static class UnitStateFile
         var metadata = new Dictionary<string, string> { [FormatKey] = Format };
         foreach (var q in linears)
         {
-            entries.Add(SafetensorsEntry.FromTensor(q.Name + ".codes", q.Codes));
-            entries.Add(SafetensorsEntry.FromTensor(q.Name + ".scales", q.Scales));
-            entries.Add(SafetensorsEntry.FromTensor(q.Name + ".zero_points", q.ZeroPoints));
-            entries.Add(SafetensorsEntry.FromTensor(q.Name + ".g_idx", q.GIdx));
+            entries.Add(SafetensorsEntry.FromTensor(q.Name + CodesSuffix, q.Codes));
+            entries.Add(SafetensorsEntry.FromTensor(q.Name + ScalesSuffix, q.Scales));
+            entries.Add(SafetensorsEntry.FromTensor(q.Name + ZeroPointsSuffix, q.ZeroPoints));
+            entries.Add(SafetensorsEntry.FromTensor(q.Name + GIdxSuffix, q.GIdx));
             metadata[q.Name] = string.Create(
                 CultureInfo.InvariantCulture,
                 $"bits={q.Bits};group_size={q.GroupSize};symmetric={q.Symmetric};contiguous_groups={q.ContiguousGroups}");
@@ -44,33 +49,93 @@ public static class UnitStateFile
     public static IReadOnlyList<QuantizedLinear> Read(string path)
     {
         using var file = SafetensorsFile.Open(path);
+        return [.. Linears(file).Select(m => ReadLinear(file, m.Key, m.Value))];
+    }
+
+    /// <summary>
+    /// Describes every linear of a state file from its header alone, checking that each tensor is present with the
+    /// dtype and shape the others imply (codes [out, in] I8, scales [out, ceil(in / group_size)] float, zero points like
+    /// the scales in I8, g_idx [in] I32).
+    /// </summary>
+    /// <exception cref="CheckpointException">The file is not a unit state file, or a tensor is missing or inconsistent.</exception>
+    public static IReadOnlyList<UnitStateLinear> Describe(string path)
+    {
+        using var file = SafetensorsFile.Open(path);
+        return [.. Linears(file).Select(m => DescribeLinear(file, m.Key, m.Value))];
+    }
+
+    private static IEnumerable<KeyValuePair<string, string>> Linears(SafetensorsFile file)
+    {
         if (!file.Metadata.TryGetValue(FormatKey, out var format) || format != Format)
         {
-            throw new CheckpointException(CheckpointErrorKind.InvalidHeader, path, null, $"not a MoeQuant unit state file (expected format '{Format}')");
+            throw new CheckpointException(CheckpointErrorKind.InvalidHeader, file.Path, null, $"not a MoeQuant unit state file (expected format '{Format}')");
         }
 
-        return [.. file.Metadata.Where(m => m.Key != FormatKey).OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => ReadLinear(file, m.Key, m.Value))];
+        return file.Metadata.Where(m => m.Key != FormatKey).OrderBy(m => m.Key, StringComparer.Ordinal);
     }
 
     private static QuantizedLinear ReadLinear(SafetensorsFile file, string name, string properties)
     {
+        var p = Parse(file, name, properties);
+        Tensor Read(string suffix) => file.ReadTensorCopy(Require(file, name + suffix).Name);
+
+        return new QuantizedLinear(name, Read(CodesSuffix), Read(ScalesSuffix), Read(ZeroPointsSuffix), Read(GIdxSuffix), p.Bits, p.GroupSize, p.Symmetric, p.Contiguous);
+    }
+
+    private static UnitStateLinear DescribeLinear(SafetensorsFile file, string name, string properties)
+    {
+        var p = Parse(file, name, properties);
+        var codes = Require(file, name + CodesSuffix);
+        if (codes.Dtype != SafetensorsDtype.I8 || codes.Shape.Length != 2)
+        {
+            throw Invalid(file, codes.Name, $"is {Describe(codes)}; codes are 2-D I8");
+        }
+
+        var (rows, columns) = (codes.Shape[0], codes.Shape[1]);
+        var groups = (columns + p.GroupSize - 1) / p.GroupSize;
+        var scales = Require(file, name + ScalesSuffix);
+        if (scales.Dtype is not (SafetensorsDtype.BF16 or SafetensorsDtype.F16 or SafetensorsDtype.F32))
+        {
+            throw Invalid(file, scales.Name, $"is {Describe(scales)}; scales are BF16, F16 or F32");
+        }
+
+        Expect(file, scales, scales.Dtype, [rows, groups]);
+        Expect(file, Require(file, name + ZeroPointsSuffix), SafetensorsDtype.I8, [rows, groups]);
+        Expect(file, Require(file, name + GIdxSuffix), SafetensorsDtype.I32, [columns]);
+        return new UnitStateLinear(file.Path, name, p.Bits, p.GroupSize, p.Symmetric, p.Contiguous, rows, columns, groups, scales.Dtype);
+    }
+
+    private static (int Bits, int GroupSize, bool Symmetric, bool Contiguous) Parse(SafetensorsFile file, string name, string properties)
+    {
         var values = properties.Split(';').Select(p => p.Split('=', 2)).ToImmutableDictionary(p => p[0], p => p.Length > 1 ? p[1] : "");
         string Value(string key) => values.TryGetValue(key, out var v)
             ? v
-            : throw new CheckpointException(CheckpointErrorKind.InvalidHeader, file.Path, name, $"metadata lacks '{key}'");
-        Tensor Read(string suffix) => file.Contains(name + suffix)
-            ? file.ReadTensorCopy(name + suffix)
-            : throw new CheckpointException(CheckpointErrorKind.TensorNotFound, file.Path, name + suffix, "tensor missing from unit state file");
+            : throw Invalid(file, name, $"metadata lacks '{key}'");
+        T Number<T>(string key, Func<string, T?> parse)
+            where T : struct => parse(Value(key)) ?? throw Invalid(file, name, $"metadata '{key}' is '{Value(key)}'");
 
-        return new QuantizedLinear(
-            name,
-            Read(".codes"),
-            Read(".scales"),
-            Read(".zero_points"),
-            Read(".g_idx"),
-            int.Parse(Value("bits"), CultureInfo.InvariantCulture),
-            int.Parse(Value("group_size"), CultureInfo.InvariantCulture),
-            bool.Parse(Value("symmetric")),
-            bool.Parse(Value("contiguous_groups")));
+        var bits = Number("bits", v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 8 ? n : (int?)null);
+        var groupSize = Number("group_size", v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : (int?)null);
+        var symmetric = Number("symmetric", v => bool.TryParse(v, out var b) ? b : (bool?)null);
+        var contiguous = Number("contiguous_groups", v => bool.TryParse(v, out var b) ? b : (bool?)null);
+        return (bits, groupSize, symmetric, contiguous);
     }
+
+    private static TensorHeader Require(SafetensorsFile file, string tensor) =>
+        file.TryGetHeader(tensor, out var header)
+            ? header
+            : throw new CheckpointException(CheckpointErrorKind.TensorNotFound, file.Path, tensor, "tensor missing from unit state file");
+
+    private static void Expect(SafetensorsFile file, TensorHeader header, SafetensorsDtype dtype, long[] shape)
+    {
+        if (header.Dtype != dtype || !header.Shape.SequenceEqual(shape))
+        {
+            throw Invalid(file, header.Name, $"is {Describe(header)}, expected {dtype.HeaderName()} [{string.Join(", ", shape)}]");
+        }
+    }
+
+    private static string Describe(TensorHeader header) => $"{header.Dtype.HeaderName()} [{string.Join(", ", header.Shape)}]";
+
+    private static CheckpointException Invalid(SafetensorsFile file, string tensor, string detail) =>
+        new(CheckpointErrorKind.InvalidHeader, file.Path, tensor, detail);
 }

@@ -2,6 +2,7 @@ using MoeQuant.Coordinator.Hosting;
 using MoeQuant.GpuNode.Durability;
 using MoeQuant.GpuNode.Workload;
 using MoeQuant.Messages;
+using MoeQuant.Model.Export;
 
 namespace MoeQuant.Coordinator.Tests.Pipeline;
 
@@ -12,6 +13,8 @@ internal sealed class DelayedWorkloadFactory(IWorkloadFactory inner, int stepDel
     public ModelIdentity Describe(QuantizeSettings settings) => inner.Describe(settings);
 
     public ILayerWorkload Create(QuantizeSettings settings, RunLayout layout) => new Delayed(inner.Create(settings, layout), stepDelayMs);
+
+    public ExportResult? Export(QuantizeSettings settings, RunLayout layout) => inner.Export(settings, layout);
 
     private sealed class Delayed(ILayerWorkload inner, int stepDelayMs) : ILayerWorkload, IDisposable
     {

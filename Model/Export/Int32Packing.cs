@@ -1,0 +1,129 @@
+namespace MoeQuant.Model.Export;
+
+/// <summary>
+/// compressed-tensors' <c>pack_to_int32</c> / <c>unpack_from_int32</c> (FORMATS.md §3.3–3.4): signed b-bit values are
+/// offset by <c>2^(b−1)</c> to unsigned, and <c>32 / b</c> of them fill a 32-bit word, the lowest index in the
+/// least-significant bits; a short last word is padded with unsigned 0. Words are returned as <see cref="int"/> with the
+/// same bit pattern (two's complement, so a word with the top bit set is negative), as safetensors I32 stores them.
+/// Matrices are row-major spans of <c>rows × columns</c> values.
+/// </summary>
+public static class Int32Packing
+{
+    /// <summary>Values per word: <c>32 / bits</c> (10 for 3 bits, whose two top bits stay 0).</summary>
+    public static int ValuesPerWord(int bits)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(bits, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(bits, 8);
+        return 32 / bits;
+    }
+
+    /// <summary>Packs along the columns (the input dimension of a weight): [rows, ceil(columns / pf)].</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value lies outside the signed b-bit range.</exception>
+    public static int[] PackRows(ReadOnlySpan<sbyte> values, int rows, int columns, int bits)
+    {
+        CheckLength(values.Length, rows, columns);
+        var perWord = ValuesPerWord(bits);
+        var words = CeilDiv(columns, perWord);
+        var packed = new int[(long)rows * words];
+        for (var r = 0; r < rows; r++)
+        {
+            var row = values.Slice(r * columns, columns);
+            for (var k = 0; k < words; k++)
+            {
+                var word = 0u;
+                var count = Math.Min(perWord, columns - (k * perWord));
+                for (var i = 0; i < count; i++)
+                {
+                    word |= Unsigned(row[(k * perWord) + i], bits, r, (k * perWord) + i) << (bits * i);
+                }
+
+                packed[(r * words) + k] = (int)word;
+            }
+        }
+
+        return packed;
+    }
+
+    /// <summary>Inverse of <see cref="PackRows"/>: the [rows, columns] signed values, padding dropped.</summary>
+    public static sbyte[] UnpackRows(ReadOnlySpan<int> words, int rows, int columns, int bits)
+    {
+        var perWord = ValuesPerWord(bits);
+        var wordsPerRow = CeilDiv(columns, perWord);
+        CheckLength(words.Length, rows, wordsPerRow);
+        var values = new sbyte[(long)rows * columns];
+        for (var r = 0; r < rows; r++)
+        {
+            for (var c = 0; c < columns; c++)
+            {
+                values[(r * columns) + c] = Signed((uint)words[(r * wordsPerRow) + (c / perWord)], bits, c % perWord);
+            }
+        }
+
+        return values;
+    }
+
+    /// <summary>Packs along the rows (dimension 0, as compressed-tensors packs zero points): [ceil(rows / pf), columns].</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value lies outside the signed b-bit range.</exception>
+    public static int[] PackColumns(ReadOnlySpan<sbyte> values, int rows, int columns, int bits)
+    {
+        CheckLength(values.Length, rows, columns);
+        var perWord = ValuesPerWord(bits);
+        var packedRows = CeilDiv(rows, perWord);
+        var packed = new int[(long)packedRows * columns];
+        for (var r = 0; r < rows; r++)
+        {
+            var shift = bits * (r % perWord);
+            for (var c = 0; c < columns; c++)
+            {
+                packed[((r / perWord) * columns) + c] |= (int)(Unsigned(values[(r * columns) + c], bits, r, c) << shift);
+            }
+        }
+
+        return packed;
+    }
+
+    /// <summary>Inverse of <see cref="PackColumns"/>: the [rows, columns] signed values, padding dropped.</summary>
+    public static sbyte[] UnpackColumns(ReadOnlySpan<int> words, int rows, int columns, int bits)
+    {
+        var perWord = ValuesPerWord(bits);
+        CheckLength(words.Length, CeilDiv(rows, perWord), columns);
+        var values = new sbyte[(long)rows * columns];
+        for (var r = 0; r < rows; r++)
+        {
+            for (var c = 0; c < columns; c++)
+            {
+                values[(r * columns) + c] = Signed((uint)words[((r / perWord) * columns) + c], bits, r % perWord);
+            }
+        }
+
+        return values;
+    }
+
+    /// <summary><c>q + 2^(b−1)</c>, checked to be within <c>[0, 2^b − 1]</c>.</summary>
+    internal static uint Unsigned(sbyte value, int bits, long row, long column)
+    {
+        var unsigned = value + (1 << (bits - 1));
+        if (unsigned < 0 || unsigned >= 1 << bits)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(value), value, $"value at [{row}, {column}] is outside the signed {bits}-bit range [{-(1 << (bits - 1))}, {(1 << (bits - 1)) - 1}]");
+        }
+
+        return (uint)unsigned;
+    }
+
+    private static sbyte Signed(uint word, int bits, int index) =>
+        (sbyte)((int)((word >> (bits * index)) & ((1u << bits) - 1)) - (1 << (bits - 1)));
+
+    internal static int CeilDiv(int n, int d) => (n + d - 1) / d;
+
+    internal static void CheckLength(int length, int rows, int columns)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfNegative(columns);
+        if (length != (long)rows * columns)
+        {
+            throw new ArgumentException($"{length} values given for a [{rows}, {columns}] matrix");
+        }
+    }
+}
