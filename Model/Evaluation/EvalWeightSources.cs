@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MoeQuant.Model.Checkpoint;
+using MoeQuant.Model.Export;
 using MoeQuant.Model.Config;
 using MoeQuant.Model.Forward;
 
@@ -27,7 +28,7 @@ public static class EvalWeightSources
         // Before the config parser, which accepts only unquantized or FP8 configs.
         if (QuantMethod(configPath) == PackedQuantMethod)
         {
-            return OpenPacked(full, configPath);
+            return OpenPacked(full);
         }
 
         var config = DeepseekV3Config.Load(configPath);
@@ -46,14 +47,12 @@ public static class EvalWeightSources
         return new EvalModel(full, config, new CheckpointWeightSource(checkpoint), kind, checkpoint);
     }
 
-    /// <summary>
-    /// THE SEAM FOR THE PACKED READER: open the compressed-tensors checkpoint in <paramref name="folder"/> and return its
-    /// config and an <see cref="IWeightSource"/> that unpacks (dequantizes) each weight as it is read, with kind
-    /// <see cref="EvalCheckpointKind.Packed"/>. Until that reader is merged, packed checkpoints are refused here.
-    /// </summary>
-    private static EvalModel OpenPacked(string folder, string configPath) => throw new UserInputException(
-        $"{configPath}: quant_method \"{PackedQuantMethod}\" marks a packed checkpoint, which eval cannot read yet; "
-        + $"evaluate the fake-quantized checkpoint instead (folder {folder})");
+    /// <summary>A compressed-tensors checkpoint, each quantized weight unpacked (dequantized) as it is read.</summary>
+    private static EvalModel OpenPacked(string folder)
+    {
+        var packed = CompressedTensorsCheckpoint.Open(folder);
+        return new EvalModel(folder, packed.Config, packed.Weights, EvalCheckpointKind.Packed, packed);
+    }
 
     /// <summary>quantization_config.quant_method, or null when absent or unreadable (the config parser then says what is wrong).</summary>
     private static string? QuantMethod(string configPath)

@@ -27,6 +27,6 @@ run() { # name, devices, time limit in seconds
     "$gpu" "$2" "$(( (end - start) / 1000000 ))e-3" "$hash" | tee -a "$out/pipeline.jsonl"
 }
 
-run one-gpu 0 240
-run split-gpu 0:2 120
-run cpu cpu 120
+run one-gpu 0 150
+run split-gpu 0:2 90
+run cpu cpu 90
