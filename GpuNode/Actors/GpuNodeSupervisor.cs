@@ -20,7 +20,7 @@ public sealed class GpuNodeSupervisor : ReceiveActor
         Akka.Actor.Props.Create(() => new GpuNodeSupervisor(executors, workload, bulk, settings, coordinator));
 
     /// <summary>The child name of a device's node, e.g. "cpu-0".</summary>
-    public static string ActorName(string device) => device.Replace(':', '-');
+    public static string ActorName(string device) => device.Replace(':', '-').Replace('/', '.');
 
     // A corrupted CUDA context cannot be used again: that device's node stops for good, and the coordinator, which
     // watches it, re-plans the layer on the remaining devices. Any other failure leaves the device usable: the node

@@ -21,7 +21,14 @@ public static class GptqBenchmarkInputs
     {
         ArgumentNullException.ThrowIfNull(device);
         using var scope = NewDisposeScope();
-        using var generator = new Generator(seed, device);
+        // TorchSharp's Generator(seed, device) is a CPU generator whatever the device; on CUDA the device's default
+        // generator, seeded here, keeps the inputs reproducible.
+        using var generator = device.type == DeviceType.CUDA ? null : new Generator(seed, device);
+        if (generator is null)
+        {
+            cuda.manual_seed((long)seed);
+        }
+
         var rank = Math.Max(2, columns / 8);
         var mixing = randn([rank, columns], device: device, generator: generator);
         var channelScale = randn([columns], device: device, generator: generator).mul_(0.8).exp_();
