@@ -60,15 +60,14 @@ public sealed class EvalWeightSourcesTests : IDisposable
     }
 
     [Fact]
-    public void Should_refuse_a_packed_checkpoint_saying_eval_cannot_read_it_yet()
+    public void Should_read_a_config_marked_packed_through_the_packed_reader_and_say_what_it_lacks()
     {
         var folder = Tiny("packed");
         EditConfig(folder, c => c["quantization_config"] = new JsonObject { ["quant_method"] = "compressed-tensors", ["format"] = "pack-quantized" });
 
-        var error = Assert.Throws<UserInputException>(() => EvalWeightSources.Open(folder));
+        var error = Assert.ThrowsAny<UserInputException>(() => EvalWeightSources.Open(folder));
 
-        Assert.StartsWith($"{Path.Combine(folder, "config.json")}: quant_method \"compressed-tensors\" marks a packed checkpoint, which eval cannot read yet",
-            error.Message, StringComparison.Ordinal);
+        Assert.Contains("config_groups", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
