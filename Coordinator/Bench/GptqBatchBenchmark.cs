@@ -178,7 +178,13 @@ internal static class GptqBatchBenchmark
         {
             var (gate, gateUp) = GptqBenchmarkInputs.Create(shape.Intermediate, shape.Hidden, shape.Tokens, cuda, seed: (ulong)(3 * e));
             var (down, downHessian) = GptqBenchmarkInputs.Create(shape.Hidden, shape.Intermediate, shape.Tokens, cuda, seed: (ulong)((3 * e) + 1));
-            using var generator = new Generator((ulong)((3 * e) + 2), cuda);
+            // TorchSharp's Generator is CPU-only: on CUDA the device's default generator is seeded instead.
+            using var generator = cuda.type == DeviceType.CUDA ? null : new Generator((ulong)((3 * e) + 2), cuda);
+            if (generator is null)
+            {
+                torch.cuda.manual_seed((3 * e) + 2);
+            }
+
             using var raw = randn([shape.Intermediate, shape.Hidden], device: cuda, generator: generator).mul_(0.02);
             var up = raw.to_type(ScalarType.BFloat16);
             return new Expert(
