@@ -141,6 +141,7 @@ public sealed class CoordinatorActor : ReceiveActor
             Broadcast(new QuantizeUnits(_plan.Id));
             Enter(LayerPhase.Quantizing);
             Become(Quantizing);
+            CommitWhenQuantized();
         }
     }
 
@@ -155,17 +156,23 @@ public sealed class CoordinatorActor : ReceiveActor
                 _log.Warning("{0}: {1} after {2} retries (damping {3}) {4}", m.Report.Unit, m.Report.Fallback, m.Report.Retries, m.Report.Damping, m.Report.Error);
             }
 
-            if (_tally.Quantized(m.Report, m.Result))
-            {
-                foreach (var (device, shards) in _tally.ShardsByDevice)
-                {
-                    _devices[device].Tell(new CommitShards(_plan.Id, shards, _tally.QuantizedRefs));
-                }
-
-                Enter(LayerPhase.Committing);
-                Become(Committing);
-            }
+            _tally.Quantized(m.Report, m.Result);
+            CommitWhenQuantized();
         });
+    }
+
+    private void CommitWhenQuantized()
+    {
+        if (_tally.AllQuantized)
+        {
+            foreach (var (device, shards) in _tally.ShardsByDevice)
+            {
+                _devices[device].Tell(new CommitShards(_plan.Id, shards, _tally.QuantizedRefs));
+            }
+
+            Enter(LayerPhase.Committing);
+            Become(Committing);
+        }
     }
 
     private void Committing()

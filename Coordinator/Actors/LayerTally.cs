@@ -20,6 +20,10 @@ internal sealed class LayerTally
 
     public bool AllReduced => _reduced.Count == _plan.Units.Length;
 
+    /// <summary>Whether every unit has its outcome (at once for a layer with no units, e.g. a dense layer under
+    /// --quantize-only-experts).</summary>
+    public bool AllQuantized => _reports.Count == _plan.Units.Length;
+
     public IReadOnlyList<UnitReport> Reports => [.. _reports.Values];
 
     public ImmutableArray<QuantizedRef> QuantizedRefs => [.. _quantized];
@@ -47,19 +51,12 @@ internal sealed class LayerTally
 
     public void Reduced(UnitId unit, long tokens) => _reduced[unit] = tokens;
 
-    public bool Quantized(UnitReport report, BulkRef? result)
+    public void Quantized(UnitReport report, BulkRef? result)
     {
-        if (!_reports.TryAdd(report.Unit, report))
-        {
-            return false;
-        }
-
-        if (result is not null)
+        if (_reports.TryAdd(report.Unit, report) && result is not null)
         {
             _quantized.Add(new QuantizedRef(report.Unit, result));
         }
-
-        return _reports.Count == _plan.Units.Length;
     }
 
     public bool Committed(int shard, string sha256) => _committed.TryAdd(shard, sha256) && _committed.Count == _plan.Shards.Length;

@@ -62,6 +62,20 @@ public sealed class TinyModelPipelineTests : IDisposable
         SaveDirs.AssertSameOutputs(expected, SaveDirs.Outputs(_dirs.New("three")));
     }
 
+    [Fact]
+    public async Task Should_pass_a_layer_with_nothing_to_quantize_through_when_only_experts_are_quantized()
+    {
+        var run = await Quantize("experts", "--devices", "cpu", "--quantize-only-experts");
+
+        Assert.True(run.ExitCode == 0, run.Error);
+        var layers = Path.Combine(_dirs.New("experts"), "layers");
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(layers, "000"), "*.safetensors")); // the dense layer 0
+        Assert.All(
+            Directory.EnumerateFiles(layers, "*.safetensors", SearchOption.AllDirectories),
+            f => Assert.StartsWith("mlp.experts.", Path.GetFileName(f), StringComparison.Ordinal));
+        Assert.Equal(3 * 16 * 2, Directory.EnumerateFiles(layers, "*.safetensors", SearchOption.AllDirectories).Count());
+    }
+
     [Theory]
     [InlineData("--group-size 48", "--group-size 48 does not divide the 256 input columns of model.layers.0.self_attn.q_a_proj")]
     [InlineData("--model-name-or-path /nonexistent/model", "--model-name-or-path /nonexistent/model: folder does not exist")]
