@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using MoeQuant.Coordinator.Actors;
+using MoeQuant.Coordinator.Evaluation;
 using MoeQuant.Coordinator.Hosting;
 using MoeQuant.Coordinator.Packing;
 using MoeQuant.Coordinator.Progress;
@@ -53,6 +54,7 @@ public static class QuantizeCommand
         Add<string>("--devices", "Run:Devices", "cpu, cpu:N (N logical CPU devices), 0-7 or 0,2 (default: every GPU, else cpu)");
         Add<bool>("--resume", "Run:Resume", "Continue the run in --save-dir at its first unfinished layer");
         Add<bool>("--overwrite", "Run:Overwrite", "Start over in a --save-dir that holds other files or another run");
+        Add<bool>("--skip-eval", "Run:SkipEval", "No held-out perplexity before and after (measured for the built-in model only)");
         Add<string>("--export-format", "Run:ExportFormat", "compressed-tensors or gptq-v1 (default compressed-tensors)");
         var config = new Option<string[]>("--config")
         {
@@ -115,7 +117,13 @@ public static class QuantizeCommand
         }
 
         output.WriteLine($"done: {result.Message}; quantized state in {setup.Layout.LayersDir}");
-        Export(factory, setup, output);
+        var checkpoint = Export(factory, setup, output);
+        output.WriteLine($"quality report: {Path.Combine(setup.Layout.ReportDir, "summary.md")}");
+        if (checkpoint is { Format: ExportFormat.CompressedTensors } && setup.Settings.Model.Path is not { Length: > 0 } && !setup.Settings.Run.SkipEval)
+        {
+            BuiltInPerplexity.Print(checkpoint.Folder, setup.Executors[0].Device, output);
+        }
+
         return 0;
     }
 

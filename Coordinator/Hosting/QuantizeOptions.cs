@@ -77,6 +77,9 @@ public sealed record RunOptions
 
     public bool Overwrite { get; init; }
 
+    /// <summary><c>--skip-eval</c>: no held-out perplexity before and after (measured only for the built-in model).</summary>
+    public bool SkipEval { get; init; }
+
     /// <summary><c>--devices</c>: cpu, cpu:N, 0-7, 0,2; empty for every CUDA device, or the CPU when there is none.</summary>
     public string? Devices { get; init; }
 
