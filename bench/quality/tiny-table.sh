@@ -4,7 +4,7 @@
 # Writes bench/results/quality-tiny.jsonl. Usage: bench/quality/tiny-table.sh [moequant binary]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=${1:-Coordinator/bin/Release/net10.0/moequant}
+bin=${1:-Coordinator/bin/Debug/net10.0/moequant}
 out=bench/results/quality-tiny.jsonl
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
