@@ -14,7 +14,7 @@ measure() { # name, model folder, flags...
   local name=$1 folder=$2
   shift 2
   local json
-  json=$("$bin" eval --model-name-or-path "$folder" --json)
+  json=$("$bin" eval --model-name-or-path "$folder" --input-ids assets/tiny-deepseek-v3/heldout_ids.jsonl --json)
   local bytes
   bytes=$(find "$folder" -maxdepth 1 -name '*.safetensors' -printf '%s\n' | awk '{s+=$1} END {print s}')
   printf '{"model":"built-in tiny-deepseek-v3","config":"%s","flags":"%s","bytes":%s,"eval":%s}\n' "$name" "$*" "$bytes" "$json" | tee -a "$out"
@@ -27,7 +27,7 @@ for bits in 4 3; do
     for scale in absmax mse; do
       name="w${bits}g64-sym-${order}-${scale}"
       flags=(--bits "$bits" --group-size 64 --sym --quantization-order "$order" --quantization-scale "$scale")
-      "$bin" quantize --save-dir "$work/$name" "${flags[@]}" > "$work/$name.log" 2>&1 || { tail "$work/$name.log"; exit 1; }
+      "$bin" quantize --save-dir "$work/$name" --skip-eval "${flags[@]}" > "$work/$name.log" 2>&1 || { tail "$work/$name.log"; exit 1; }
       measure "$name" "$work/$name" "${flags[@]}"
     done
   done
