@@ -14,7 +14,7 @@ measure() { # name, model folder, flags...
   local name=$1 folder=$2
   shift 2
   local json
-  json=$("$bin" eval --model-name-or-path "$folder" --input-ids assets/tiny-deepseek-v3/heldout_ids.jsonl --json)
+  json=$("$bin" eval --model-name-or-path "$folder" --input-ids assets/tiny-deepseek-v3/heldout_ids.jsonl --json | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)))')
   local bytes
   bytes=$(find "$folder" -maxdepth 1 -name '*.safetensors' -printf '%s\n' | awk '{s+=$1} END {print s}')
   printf '{"model":"built-in tiny-deepseek-v3","config":"%s","flags":"%s","bytes":%s,"eval":%s}\n' "$name" "$*" "$bytes" "$json" | tee -a "$out"
