@@ -47,6 +47,7 @@ public static class QuantizeCommand
         Add<bool>("--sym", "Gptq:Sym", "Symmetric quantization grid");
         Add<string>("--quantization-order", "Gptq:QuantizationOrder", "default or activation (default: default)");
         Add<string>("--quantization-scale", "Gptq:QuantizationScale", "absmax or mse (default: absmax)");
+        Add<string>("--method", "Gptq:Method", "gptq, or rtn for round-to-nearest with the same scales (default: gptq)");
         Add<bool>("--quantize-only-experts", "Gptq:QuantizeOnlyExperts", "Quantize routed experts only");
         Add<bool>("--tie-gptq-handles", "Gptq:TieGptqHandles", "gate and up projections share one Hessian");
         Add<string>("--dtype", "Model:Dtype", "float16, bfloat16 or float32: compute and scale dtype (default bfloat16)");

@@ -60,6 +60,10 @@ public sealed record GptqSettings
 
     public string QuantizationScale { get; init; } = "absmax";
 
+    /// <summary><c>--method</c>: gptq, or rtn (round-to-nearest with the same scales, every unit; the baseline of the
+    /// quality table).</summary>
+    public string Method { get; init; } = "gptq";
+
     public bool QuantizeOnlyExperts { get; init; }
 
     public bool TieGptqHandles { get; init; }

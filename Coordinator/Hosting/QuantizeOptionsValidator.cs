@@ -10,7 +10,8 @@ internal sealed class QuantizeOptionsValidator : IValidateOptions<GptqSettings>,
     public ValidateOptionsResult Validate(string? name, GptqSettings options) => Collect(
         SupportedBits.Contains(options.Bits) ? null : $"--bits must be one of 2, 3, 4, 8 (got {options.Bits})",
         OneOf("--quantization-order", options.QuantizationOrder, "default", "activation"),
-        OneOf("--quantization-scale", options.QuantizationScale, "absmax", "mse"));
+        OneOf("--quantization-scale", options.QuantizationScale, "absmax", "mse"),
+        OneOf("--method", options.Method, "gptq", "rtn"));
 
     public ValidateOptionsResult Validate(string? name, ModelOptions options) =>
         Collect(OneOf("--dtype", options.Dtype, "float16", "bfloat16", "float32"));

@@ -41,6 +41,7 @@ public static class RunDirectory
         ["block-size"] = Invariant(s.Gptq.BlockSize),
         ["quantization-order"] = s.Gptq.QuantizationOrder,
         ["quantization-scale"] = s.Gptq.QuantizationScale,
+        ["method"] = s.Gptq.Method,
         ["quantize-only-experts"] = Invariant(s.Gptq.QuantizeOnlyExperts),
         ["tie-gptq-handles"] = Invariant(s.Gptq.TieGptqHandles),
         ["dtype"] = s.Model.Dtype,

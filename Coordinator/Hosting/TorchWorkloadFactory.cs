@@ -99,6 +99,10 @@ internal sealed class TorchWorkloadFactory : IWorkloadFactory
         BlockSize = s.BlockSize,
         Order = s.QuantizationOrder == "activation" ? QuantizationOrder.Activation : QuantizationOrder.Default,
         Scale = s.QuantizationScale == "mse" ? ScaleSearch.Mse : ScaleSearch.AbsMax,
+
+        // Round-to-nearest: no unit has "enough" tokens, and the engine's policy for too few is RTN with the same scales.
+        MinTokens = s.Method == "rtn" ? long.MaxValue : null,
+        FewTokens = FewTokensPolicy.RoundToNearest,
         ScaleDtype = dtype,
     };
 

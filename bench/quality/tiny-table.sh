@@ -32,3 +32,9 @@ for bits in 4 3; do
     done
   done
 done
+for bits in 4 3; do
+  name="w${bits}g64-sym-rtn"
+  flags=(--bits "$bits" --group-size 64 --sym --method rtn)
+  "$bin" quantize --save-dir "$work/$name" --skip-eval "${flags[@]}" > "$work/$name.log" 2>&1 || { tail "$work/$name.log"; exit 1; }
+  measure "$name" "$work/$name" "${flags[@]}"
+done

@@ -90,6 +90,7 @@ public sealed class QuantizeCommandTests : IDisposable
     [InlineData("--devices cpu:0", "--devices cpu:0: cpu:N needs a count from 1 to 64")]
     [InlineData("--bits 5", "--bits must be one of 2, 3, 4, 8 (got 5)")]
     [InlineData("--quantization_order random", "--quantization-order must be one of default, activation (got 'random')")]
+    [InlineData("--method best", "--method must be one of gptq, rtn (got 'best')")]
     [InlineData("--num-calibration-samples 0", "--num-calibration-samples must be between 1 and 1048576")]
     [InlineData("--resume --overwrite", "--resume and --overwrite contradict each other")]
     [InlineData("--resume", "holds no MoeQuant run to resume")]
