@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 using MoeQuant.Kernels.Native;
 
 namespace MoeQuant.Kernels.Cuda;
@@ -9,7 +10,7 @@ namespace MoeQuant.Kernels.Cuda;
 /// Loads the kernels embedded as Kernels/Cuda/*.cu: compiled once per (source, architecture, NVRTC version) and kept as
 /// cubin files in the user cache folder, so a run pays NVRTC's compile time (seconds) only on its first use of a machine.
 /// </summary>
-public static class CudaModuleCache
+public static partial class CudaModuleCache
 {
     private static readonly ConcurrentDictionary<(int Device, string Source), IntPtr> Modules = new();
     private static readonly ConcurrentDictionary<(int Device, string Source, string Function), CudaKernel> Kernels = new();
@@ -51,12 +52,19 @@ public static class CudaModuleCache
         return cubin;
     }
 
-    private static string ReadEmbeddedSource(string source)
+    /// <summary>The kernel source with every <c>#include "X.cuh"</c> line replaced by the embedded header X.cuh, so
+    /// that NVRTC gets one self-contained source (and the cubin cache key covers the headers too).</summary>
+    internal static string ReadEmbeddedSource(string source) => IncludeLine().Replace(Embedded($"{source}.cu"), m => Embedded(m.Groups[1].Value));
+
+    private static string Embedded(string file)
     {
-        var resource = $"MoeQuant.Kernels.Cuda.{source}.cu";
+        var resource = $"MoeQuant.Kernels.Cuda.{file}";
         using var stream = typeof(CudaModuleCache).Assembly.GetManifestResourceStream(resource)
             ?? throw new InvalidOperationException($"embedded CUDA source {resource} not found");
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
     }
+
+    [GeneratedRegex("^#include \"([A-Za-z0-9]+\\.cuh)\"\\r?$", RegexOptions.Multiline)]
+    private static partial Regex IncludeLine();
 }

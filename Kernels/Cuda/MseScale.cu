@@ -8,27 +8,7 @@
 // cannot contract a multiply and a subtract into an FMA): v = x / c + z, q = clamp(round(v), 0, maxq),
 // e = |(q − z)·c − x|, loss += (double) exp(2.4·log e). Only the order of the fp64 sum differs from torch's reduction.
 
-// Rounds an fp32 value to bf16 (round to nearest even, NaN kept) and widens it back.
-__device__ __forceinline__ float round_bf16(float v)
-{
-    unsigned int bits = __float_as_uint(v);
-    if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu) != 0u)
-    {
-        return v;
-    }
-    bits += 0x7fffu + ((bits >> 16) & 1u);
-    return __uint_as_float(bits & 0xffff0000u);
-}
-
-// Rounds an fp32 value to fp16 (round to nearest even) and widens it back.
-__device__ __forceinline__ float round_fp16(float v)
-{
-    unsigned short h;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
-    float back;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(back) : "h"(h));
-    return back;
-}
+#include "DtypeRounding.cuh"
 
 #define PER_LANE 4 // up to 128 candidates per warp
 
