@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using MoeQuant.GpuNode.Workload.Torch;
 using MoeQuant.Model.Evaluation;
 using MoeQuant.Model.TinyModel;
 using TorchSharp;
@@ -18,8 +19,7 @@ internal static class BuiltInPerplexity
     public static void Print(string packedFolder, string device, TextWriter output)
     {
         var clock = Stopwatch.StartNew();
-        var torchDevice = device.StartsWith("cuda", StringComparison.Ordinal) ? new torch.Device(device.Split('/')[0]) : torch.CPU;
-        var options = new PerplexityOptions(torchDevice, torch.ScalarType.BFloat16);
+        var options = new PerplexityOptions(TorchDevices.Of(device), torch.ScalarType.BFloat16);
         var before = Measure(BuiltInModel.Folder, options);
         var after = Measure(packedFolder, options);
         output.WriteLine(string.Create(

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MoeQuant.Coordinator.Hosting;
+using MoeQuant.GpuNode.Workload.Torch;
 using MoeQuant.Model;
 using MoeQuant.Model.Evaluation;
 using MoeQuant.Model.TinyModel;
@@ -97,7 +98,8 @@ public static class EvalRunner
     private static (string Name, torch.Device Device) FirstDevice(string? devices)
     {
         var first = DeviceList.Parse(devices, torch.cuda.is_available() ? torch.cuda.device_count() : 0)[0];
-        // Logical CPU devices (cpu:N) exist for multi-device plans; eval runs on one, which is the CPU.
-        return first.StartsWith("cuda:", StringComparison.Ordinal) ? (first, new torch.Device(first)) : ("cpu", torch.CPU);
+        // Logical devices (cpu:N, cuda:0/1) exist for multi-device plans; eval runs on the physical device under the first.
+        var device = TorchDevices.Of(first);
+        return (device.type == DeviceType.CUDA ? first : "cpu", device);
     }
 }

@@ -4,7 +4,7 @@ namespace MoeQuant.GpuNode.Workload.Torch;
 
 /// <summary>Maps the pipeline's device names to torch devices: every logical CPU device ("cpu:2") is the CPU, and every
 /// logical device on a GPU ("cuda:0/1") is that GPU.</summary>
-internal static class TorchDevices
+public static class TorchDevices
 {
     public static Device Of(string name) => name.StartsWith("cpu", StringComparison.Ordinal) ? CPU : new Device(name.Split('/')[0]);
 }
