@@ -139,7 +139,7 @@ internal sealed class TorchWorkloadFactory : IWorkloadFactory
             // The built-in text has fewer chapters than MoE-Quant's default sample count; the user chose neither, so
             // all of them are used without the warning a short dataset of the user's own would get.
             dataset = BuiltInModel.CalibrationText;
-            count = Math.Min(count, File.ReadAllText(dataset).Split("\n\n").Count(p => p.Trim().Length > 0));
+            count = Math.Min(count, BuiltInModel.CalibrationSamples);
         }
 
         var tokenizer = File.Exists(Path.Combine(folder, "tokenizer.json")) ? HfTokenizer.Load(folder) : null;

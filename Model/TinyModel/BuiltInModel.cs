@@ -1,3 +1,5 @@
+using MoeQuant.Model.Calibration;
+
 namespace MoeQuant.Model.TinyModel;
 
 /// <summary>
@@ -16,6 +18,9 @@ public static class BuiltInModel
 
     /// <summary>Calibration text: one chapter per paragraph, disjoint from the training and held-out text.</summary>
     public static string CalibrationText => Existing(Path.Combine(Root, "calibration.txt"));
+
+    /// <summary>How many samples <see cref="CalibrationText"/> holds, counted as the calibration reader splits it.</summary>
+    public static int CalibrationSamples => (int)RowReader.CountAsync(CalibrationText, CancellationToken.None).GetAwaiter().GetResult();
 
     /// <summary>Held-out sequences as token ids, one JSON array per line (the protocol is in metrics.json).</summary>
     public static string HeldOutIds => Existing(Path.Combine(Root, "heldout_ids.jsonl"));
