@@ -1,4 +1,3 @@
-using System.Globalization;
 using MoeQuant.Coordinator.Cli;
 using MoeQuant.Coordinator.Hosting;
 using MoeQuant.Coordinator.Tests.Cli;
@@ -15,9 +14,8 @@ public static class Program
 
     public static Task<int> Main(string[] args)
     {
-        var delay = int.TryParse(Environment.GetEnvironmentVariable(FakeWorkloadFactory.StepDelayVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var ms) ? ms : 0;
         IWorkloadFactory factory = Environment.GetEnvironmentVariable(WorkloadVariable) == "tiny"
-            ? new DelayedWorkloadFactory(new TorchWorkloadFactory(), delay)
+            ? new DelayedWorkloadFactory(new TorchWorkloadFactory(), FakeWorkloadFactory.StepDelayMs)
             : new FakeWorkloadFactory();
         return MoeQuantCli.Build(new FakeHeaderReader([]), factory).Parse(args).InvokeAsync();
     }

@@ -14,9 +14,9 @@ internal sealed class FakeWorkloadFactory(int layers = 3, int shards = 4) : IWor
 
     public ModelIdentity Describe(QuantizeSettings settings) => new("fake-moe", $"fake-moe-{layers}x{shards}");
 
-    public ILayerWorkload Create(QuantizeSettings settings, RunLayout layout)
-    {
-        var delay = int.TryParse(Environment.GetEnvironmentVariable(StepDelayVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var ms) ? ms : 0;
-        return new FakeWorkload(layout, layers, shards, settings.Gptq.Bits, delay);
-    }
+    /// <summary>The pause before every device step that <see cref="StepDelayVariable"/> asks for (0 when unset).</summary>
+    public static int StepDelayMs =>
+        int.TryParse(Environment.GetEnvironmentVariable(StepDelayVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var ms) ? ms : 0;
+
+    public ILayerWorkload Create(QuantizeSettings settings, RunLayout layout) => new FakeWorkload(layout, layers, shards, settings.Gptq.Bits, StepDelayMs);
 }
