@@ -34,22 +34,31 @@ public static class GptqBatchWorkspace
         Workspace(items, rows, columns, groupSize, factorChunkElements) + (items * ResultBytesPerItem(rows, columns, groupSize));
 
     /// <summary>
-    /// Items per chunk for a batch of <paramref name="items"/> within <paramref name="budgetBytes"/>: the chunk's
-    /// workspace plus the results of the whole batch (earlier chunks' results stay on the device) must fit. Chunks are
-    /// equal (32 items that fit 12 at a time run as 11 + 11 + 10); at least 1 even when nothing fits.
+    /// Items per chunk for a batch of <paramref name="items"/> within <paramref name="budgetBytes"/>: the fewest equal
+    /// chunks (32 items as 11 + 11 + 10, not 12 + 12 + 8) whose workspace fits beside the results of the whole batch
+    /// (earlier chunks' results stay on the device); 1 when nothing fits. The workspace is not monotonic in the item
+    /// count (the factorization's own chunking changes), so every chunk count is tried.
     /// </summary>
+    /// <param name="items">Items in the batch.</param>
+    /// <param name="rows">Row count of each weight position.</param>
+    /// <param name="columns">Input columns C.</param>
+    /// <param name="groupSize">Columns per group, or -1 for one group per row.</param>
+    /// <param name="budgetBytes">Device bytes the call may take.</param>
+    /// <param name="factorChunkElements">Stacked Hessian elements per factorization launch.</param>
     public static int ItemsPerChunk(int items, IReadOnlyList<long> rows, int columns, int groupSize, long budgetBytes, long factorChunkElements = GptqBatch.FactorChunkElements)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(items, 1);
         var room = budgetBytes - (items * ResultBytesPerItem(rows, columns, groupSize));
-        var most = 1;
-        while (most < items && Workspace(most + 1, rows, columns, groupSize, factorChunkElements) <= room)
+        for (var launches = 1; launches <= items; launches++)
         {
-            most++;
+            var chunk = (items + launches - 1) / launches;
+            if (Workspace(chunk, rows, columns, groupSize, factorChunkElements) <= room)
+            {
+                return chunk;
+            }
         }
 
-        var launches = (items + most - 1) / most;
-        return (items + launches - 1) / launches;
+        return 1;
     }
 
     /// <summary>
@@ -79,7 +88,11 @@ public static class GptqBatchWorkspace
         return Math.Max(factorPhase, items * loopPerItem) + perCall;
     }
 
-    private static long ResultBytesPerItem(IReadOnlyList<long> rows, int columns, int groupSize)
+    /// <summary>Bytes of one item's results (int8 codes, bf16 dequantized weights, scales, zero points, g_idx), which stay on the device after the call.</summary>
+    /// <param name="rows">Row count of each weight position.</param>
+    /// <param name="columns">Input columns C.</param>
+    /// <param name="groupSize">Columns per group, or -1 for one group per row.</param>
+    public static long ResultBytesPerItem(IReadOnlyList<long> rows, int columns, int groupSize)
     {
         var groups = groupSize < 0 ? 1 : columns / groupSize;
         return rows.Sum(r => (3 * r * columns) + (4 * r * groups) + (4L * columns));
