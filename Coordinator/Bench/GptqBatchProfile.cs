@@ -69,6 +69,8 @@ internal static class GptqBatchProfile
                     tokens = shape.Tokens,
                     calls = "gate_proj+up_proj tied (one Hessian), then down_proj",
                     mode = sampled ? "sampled: stage entries 0, 1 and every 8th of each stage" : "all launches of both calls",
+                    // Nsight tools inject themselves through this variable.
+                    underProfiler = Environment.GetEnvironmentVariable("CUDA_INJECTION64_PATH") is { Length: > 0 },
                 },
                 new
                 {
