@@ -72,6 +72,22 @@ public class BatchSettingsTests
     }
 
     [Fact]
+    public void Should_leave_the_callers_weights_intact_when_they_are_already_float32()
+    {
+        // The batch frees its fp32 conversions early; a weight that needs none must not be freed with them.
+        var problem = Problem.Random(990, Rows, 64, tokens: 128, latentRank: 16);
+        using var hessian = problem.BuildHessian();
+        using var weight = problem.WeightTensor(ScalarType.Float32);
+        using var expected = weight.clone();
+
+        var results = GptqEngine.QuantizeBatch([new GptqBatchItem(hessian, [new GptqWeight("w", weight)])], TestWeights.Options());
+        results.SelectMany(r => r).ToList().ForEach(r => r.Dispose());
+
+        Assert.False(weight.IsInvalid);
+        Assert.True(weight.eq(expected).all().item<bool>());
+    }
+
+    [Fact]
     public void Should_charge_every_stage_once_per_entry_when_timed_on_the_cpu()
     {
         using var set = Items(count: 2, columns: 64, tied: false);
