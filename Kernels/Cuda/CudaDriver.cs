@@ -37,18 +37,6 @@ public static class CudaDriver
         return Enumerable.Range(0, count).Select(Describe).ToList();
     }
 
-    /// <summary>
-    /// Free and total memory of one device now, as the driver counts them (cuMemGetInfo). Blocks that libtorch's caching
-    /// allocator holds for reuse count as used, so after earlier work this understates what torch can still allocate.
-    /// </summary>
-    /// <param name="ordinal">CUDA device ordinal.</param>
-    public static (long FreeBytes, long TotalBytes) Memory(int ordinal)
-    {
-        EnsureAvailable();
-        Check(NativeMethods.cuDeviceGet(out var device, ordinal), "cuDeviceGet");
-        return MemoryInfo(device);
-    }
-
     /// <summary>Throws the typed exception for a failed driver call.</summary>
     internal static void Check(int result, string call)
     {

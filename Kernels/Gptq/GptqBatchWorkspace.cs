@@ -71,7 +71,7 @@ public static class GptqBatchWorkspace
     public static long BudgetFromFreeMemory(int device, double share = 0.85)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(share);
-        return (long)(CudaDriver.Memory(device).FreeBytes * share);
+        return (long)(CudaMemory.Of(device).FreeBytes * share);
     }
 
     private static long Workspace(int items, IReadOnlyList<long> rows, int columns, int groupSize, long factorChunkElements)

@@ -112,7 +112,7 @@ public sealed class GptqStageTimer
             return null;
         }
 
-        var (free, total) = CudaDriver.Memory(_device.index < 0 ? 0 : _device.index);
+        var (free, total) = CudaMemory.Of(_device.index < 0 ? 0 : _device.index);
         return total - free;
     }
 }
