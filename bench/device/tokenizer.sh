@@ -15,6 +15,10 @@ out=${OUT:?set OUT to the folder that comes back}
 tokenizer=tests/Model.Tests/Fixtures/deepseek-v3-tokenizer
 text=/tmp/moequant-tokenizer-bench.jsonl
 failed=()
+# No network there: transformers must not try the hub (the tokenizer is a local folder); each command has a time
+# limit, together under the device tool's 600 s.
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+unset TOKENIZERS_PARALLELISM
 
 step() { # name, function: runs it with errexit in a subshell and records a failure instead of stopping
   local name=$1 rc=0 start=$SECONDS
@@ -46,16 +50,16 @@ EOF
 }
 
 fixtures() {
-  python3 tools/fixtures/make_tokenizer_reference.py "$tokenizer" --out-dir "$out" > "$out/tokenizer-reference-summary.json"
+  timeout 150 python3 tools/fixtures/make_tokenizer_reference.py "$tokenizer" --out-dir "$out" > "$out/tokenizer-reference-summary.json"
   cat "$out/tokenizer-reference-summary.json"
   wc -l "$out/tokenizer-reference.jsonl" "$out/chat-template-reference.jsonl"
 }
 
 speed() {
-  bench/device/run.sh bench tokenize --write-text "$text"
-  python3 tools/bench_tokenizer_hf.py "$text" "$tokenizer/tokenizer.json" > "$out/tokenize-hf.json"
+  timeout 60 bench/device/run.sh bench tokenize --write-text "$text"
+  timeout 150 python3 tools/bench_tokenizer_hf.py "$text" "$tokenizer/tokenizer.json" > "$out/tokenize-hf.json"
   cat "$out/tokenize-hf.json"
-  bench/device/run.sh bench tokenize --model-name-or-path "$tokenizer" --text "$text" --hf "$out/tokenize-hf.json" --out "$out/tokenize.jsonl"
+  timeout 150 bench/device/run.sh bench tokenize --model-name-or-path "$tokenizer" --text "$text" --hf "$out/tokenize-hf.json" --out "$out/tokenize.jsonl"
   python3 - "$out/tokenize.jsonl" <<'EOF'
 import json, sys
 results = json.loads(open(sys.argv[1]).readlines()[-1])["results"]
