@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Win32.SafeHandles;
 
 namespace MoeQuant.Model.Checkpoint;
@@ -100,8 +101,9 @@ public static partial class SafetensorsWriter
     {
         var written = 0L;
         var options = new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellation };
+        // One piece at a time, in file order: threads stay near each other in the files, and uneven pieces balance.
         Parallel.ForEach(
-            chunks,
+            Partitioner.Create(chunks, EnumerablePartitionerOptions.NoBuffering),
             options,
             () => new byte[ChunkBytes],
             (chunk, _, buffer) =>

@@ -171,6 +171,7 @@ public static class SyntheticCheckpoint
             root = parent;
         }
 
+        // Shards that an overwrite replaces are only freed at the end, when the new ones are renamed over them.
         var free = new DriveInfo(root).AvailableFreeSpace;
         if (free < bytes)
         {

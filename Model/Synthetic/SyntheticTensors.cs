@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using MoeQuant.Model.Checkpoint;
 using MoeQuant.Model.Config;
 
@@ -33,7 +34,7 @@ public static class SyntheticTensors
         return [.. expected.Select(t => new GeneratedTensor(t.Name, t.Dtype, t.Shape, Fill(t, shapes, CounterRandom.Stream(seed, t.Name))))];
     }
 
-    private static TensorBytesFill Fill(ExpectedTensor tensor, Dictionary<string, System.Collections.Immutable.ImmutableArray<long>> shapes, ulong stream)
+    private static TensorBytesFill Fill(ExpectedTensor tensor, Dictionary<string, ImmutableArray<long>> shapes, ulong stream)
     {
         var dtype = tensor.Dtype;
         if (tensor.IsFp8)
