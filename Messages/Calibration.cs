@@ -12,10 +12,12 @@ public sealed record LoadLayer(LayerPlan Plan) : IMoeQuantMessage;
 /// <param name="Device">The device.</param>
 public sealed record LayerLoaded(PlanId Plan, DeviceId Device) : IMoeQuantMessage;
 
-/// <summary>Coordinator → GpuNode (→ its DataParallelActor): run the calibration forward of these shards.</summary>
+/// <summary>Coordinator → GpuNode (→ its DataParallelActor): run the calibration forward of these shards for the units of
+/// one wave.</summary>
 /// <param name="Plan">The attempt.</param>
+/// <param name="Wave">The wave whose units' Hessians to collect.</param>
 /// <param name="Shards">The shards the plan gives this device, in increasing order.</param>
-public sealed record CalibrateShards(PlanId Plan, ImmutableArray<int> Shards) : IMoeQuantMessage;
+public sealed record CalibrateShards(PlanId Plan, int Wave, ImmutableArray<int> Shards) : IMoeQuantMessage;
 
 /// <summary>One shard's partial Hessian for one unit: Σ xxᵀ over the tokens of the shard that reach the unit.</summary>
 /// <param name="Unit">The unit.</param>
@@ -26,10 +28,11 @@ public sealed record PartialHessian(UnitId Unit, int Shard, BulkRef? Data, long 
 
 /// <summary>DataParallelActor → coordinator: one shard is calibrated; its partial Hessians are parked.</summary>
 /// <param name="Plan">The attempt.</param>
+/// <param name="Wave">The wave.</param>
 /// <param name="Shard">The shard.</param>
 /// <param name="Tokens">Tokens in the shard.</param>
-/// <param name="Partials">One entry per unit of the layer, in unit order.</param>
-public sealed record ShardCalibrated(PlanId Plan, int Shard, long Tokens, ImmutableArray<PartialHessian> Partials) : IMoeQuantMessage;
+/// <param name="Partials">One entry per unit of the wave, in unit order.</param>
+public sealed record ShardCalibrated(PlanId Plan, int Wave, int Shard, long Tokens, ImmutableArray<PartialHessian> Partials) : IMoeQuantMessage;
 
 /// <summary>Coordinator → owning GpuNode: partial Hessians for units it owns, for the ExpertHessianActors to sum.</summary>
 /// <param name="Plan">The attempt.</param>

@@ -40,10 +40,12 @@ public sealed record PlanId(int Layer, int Attempt)
 /// <param name="Device">The device whose DataParallelActor runs the shard.</param>
 public sealed record ShardAssignment(int Shard, DeviceId Device);
 
-/// <summary>A quantization unit and the device whose ExpertHessianActor owns it.</summary>
+/// <summary>A quantization unit, the device whose ExpertHessianActor owns it, and the wave it is calibrated in.</summary>
 /// <param name="Unit">The unit.</param>
 /// <param name="Device">The owning device.</param>
-public sealed record UnitAssignment(UnitId Unit, DeviceId Device);
+/// <param name="Wave">The calibration wave (0-based): the layer's units are calibrated and quantized in waves whose
+/// Hessians fit the run's memory budget, each wave re-running the calibration forward for its own units only.</param>
+public sealed record UnitAssignment(UnitId Unit, DeviceId Device, int Wave);
 
 /// <summary>Who does what for one layer; journaled before any work starts.</summary>
 /// <param name="Id">Layer and attempt.</param>
@@ -54,7 +56,11 @@ public sealed record LayerPlan(
     PlanId Id,
     ImmutableArray<DeviceId> Devices,
     ImmutableArray<ShardAssignment> Shards,
-    ImmutableArray<UnitAssignment> Units) : IMoeQuantMessage;
+    ImmutableArray<UnitAssignment> Units) : IMoeQuantMessage
+{
+    /// <summary>Number of calibration waves (at least one, also for a layer with no units).</summary>
+    public int Waves => Units.IsEmpty ? 1 : Units.Max(u => u.Wave) + 1;
+}
 
 /// <summary>A tensor (or group of tensors) parked in the owning process's bulk store. Bulk data never travels
 /// through Akka; messages carry this descriptor instead.</summary>

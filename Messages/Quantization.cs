@@ -55,9 +55,10 @@ public sealed record UnitReport(
     string Sha256,
     string Error);
 
-/// <summary>Coordinator → every GpuNode: every Hessian is reduced; quantize your units.</summary>
+/// <summary>Coordinator → every GpuNode: every Hessian of the wave is reduced; quantize your units of it.</summary>
 /// <param name="Plan">The attempt.</param>
-public sealed record QuantizeUnits(PlanId Plan) : IMoeQuantMessage;
+/// <param name="Wave">The wave.</param>
+public sealed record QuantizeUnits(PlanId Plan, int Wave) : IMoeQuantMessage;
 
 /// <summary>ExpertHessianActor → coordinator: the unit is quantized (or, after its retries, reported unquantized) and
 /// its state file is durable.</summary>

@@ -68,7 +68,7 @@ public sealed class CoordinatorActor : ReceiveActor
 
     private void PlanLayer()
     {
-        _plan = LayerPlanner.Plan(new PlanId(_layer, _attempt), _devices.Keys, _settings.Shape, _tokensByModule);
+        _plan = LayerPlanner.Plan(new PlanId(_layer, _attempt), _devices.Keys, _settings.Shape, _tokensByModule, _settings.WaveBytes);
         _tally.Reset(_plan);
         Enter(LayerPhase.Planning);
         _journal.RecordPlanAsync(_plan).PipeTo(Self, success: () => new Recorded(_plan.Id), failure: e => new RecordFailed(e));
@@ -93,29 +93,36 @@ public sealed class CoordinatorActor : ReceiveActor
         {
             if (_tally.Loaded(m.Device))
             {
-                foreach (var (device, shards) in _tally.ShardsByDevice)
-                {
-                    _devices[device].Tell(new CalibrateShards(_plan.Id, shards));
-                }
-
-                Enter(LayerPhase.Calibrating);
-                Become(Calibrating);
+                CalibrateWave();
             }
         });
+    }
+
+    // One wave at a time: calibrate its units over every shard, reduce, quantize; then the next wave, and after the last
+    // the commit forward. The waves bound the Hessian memory (LayerPlanner).
+    private void CalibrateWave()
+    {
+        foreach (var (device, shards) in _tally.ShardsByDevice)
+        {
+            _devices[device].Tell(new CalibrateShards(_plan.Id, _tally.Wave, shards));
+        }
+
+        Enter(LayerPhase.Calibrating);
+        Become(Calibrating);
     }
 
     private void Calibrating()
     {
         Common();
-        Receive<UnitReduced>(m => m.Plan == _plan.Id, m => _tally.Reduced(m.Unit, m.Tokens));
-        Receive<ShardCalibrated>(m => m.Plan == _plan.Id, m =>
+        Receive<UnitReduced>(m => m.Plan == _plan.Id, m => _tally.Reduced(m.Unit));
+        Receive<ShardCalibrated>(m => m.Plan == _plan.Id && m.Wave == _tally.Wave, m =>
         {
             foreach (var group in m.Partials.GroupBy(p => _tally.Owner(p.Unit)))
             {
                 _devices[group.Key].Tell(new ReducePartials(_plan.Id, [.. group]));
             }
 
-            if (_tally.Calibrated(m.Shard))
+            if (_tally.Calibrated(m.Wave, m.Shard))
             {
                 Enter(LayerPhase.Reducing);
                 Become(Reducing);
@@ -129,7 +136,7 @@ public sealed class CoordinatorActor : ReceiveActor
         Common();
         Receive<UnitReduced>(m => m.Plan == _plan.Id, m =>
         {
-            _tally.Reduced(m.Unit, m.Tokens);
+            _tally.Reduced(m.Unit);
             QuantizeWhenReduced();
         });
     }
@@ -138,7 +145,7 @@ public sealed class CoordinatorActor : ReceiveActor
     {
         if (_tally.AllReduced)
         {
-            Broadcast(new QuantizeUnits(_plan.Id));
+            Broadcast(new QuantizeUnits(_plan.Id, _tally.Wave));
             Enter(LayerPhase.Quantizing);
             Become(Quantizing);
             CommitWhenQuantized();
@@ -163,16 +170,25 @@ public sealed class CoordinatorActor : ReceiveActor
 
     private void CommitWhenQuantized()
     {
-        if (_tally.AllQuantized)
+        if (!_tally.WaveQuantized)
         {
-            foreach (var (device, shards) in _tally.ShardsByDevice)
-            {
-                _devices[device].Tell(new CommitShards(_plan.Id, shards, _tally.QuantizedRefs));
-            }
-
-            Enter(LayerPhase.Committing);
-            Become(Committing);
+            return;
         }
+
+        if (!_tally.LastWave)
+        {
+            _tally.NextWave();
+            CalibrateWave();
+            return;
+        }
+
+        foreach (var (device, shards) in _tally.ShardsByDevice)
+        {
+            _devices[device].Tell(new CommitShards(_plan.Id, shards, _tally.QuantizedRefs));
+        }
+
+        Enter(LayerPhase.Committing);
+        Become(Committing);
     }
 
     private void Committing()

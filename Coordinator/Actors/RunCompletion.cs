@@ -20,4 +20,5 @@ public sealed class RunCompletion
 /// <param name="StartLayer">The first layer not committed yet.</param>
 /// <param name="ExpectedDevices">Devices to wait for before the first plan.</param>
 /// <param name="MaxLayerAttempts">Tries of one layer before the run stops.</param>
-public sealed record CoordinatorSettings(GpuNode.Workload.RunShape Shape, int StartLayer, int ExpectedDevices, int MaxLayerAttempts);
+/// <param name="WaveBytes">Hessian bytes one calibration wave may hold (<see cref="Planning.LayerPlanner"/>).</param>
+public sealed record CoordinatorSettings(GpuNode.Workload.RunShape Shape, int StartLayer, int ExpectedDevices, int MaxLayerAttempts, long WaveBytes);

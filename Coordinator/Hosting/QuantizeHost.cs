@@ -91,7 +91,7 @@ internal static class QuantizeHost
 
         var run = setup.Settings.Run;
         var coordinator = CoordinatorActor.Props(
-            new CoordinatorSettings(setup.Workload.Shape, setup.StartLayer, setup.Executors.Count, run.MaxLayerAttempts),
+            new CoordinatorSettings(setup.Workload.Shape, setup.StartLayer, setup.Executors.Count, run.MaxLayerAttempts, (long)(run.HessianMemoryGb * (1L << 30))),
             sp.GetRequiredService<RunJournal>(),
             new QualityReport(setup.Layout),
             sp.GetRequiredService<RunProgress>(),

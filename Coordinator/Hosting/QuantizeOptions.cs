@@ -98,6 +98,12 @@ public sealed record RunOptions
     [Range(1, 4096, ErrorMessage = "MoeQuant:Run:MaxQuantizeBatch must be between 1 and 4096")]
     public int MaxQuantizeBatch { get; init; } = 32;
 
+    /// <summary><c>--hessian-memory-gb</c>: fp32 Hessian bytes (GiB) one calibration wave may hold. A layer whose units'
+    /// Hessians exceed it (a DeepSeek-V3 MoE layer needs about 57 GB) is calibrated and quantized in several waves, each
+    /// re-running the calibration forward for its own units; on the CPU the output does not depend on it.</summary>
+    [Range(1e-6, 1e6, ErrorMessage = "MoeQuant:Run:HessianMemoryGb (--hessian-memory-gb) must be between 1e-6 and 1e6 GiB")]
+    public double HessianMemoryGb { get; init; } = 8;
+
     /// <summary>Tries of one layer (a lost device or failed actor makes a new try) before the run stops.</summary>
     [Range(1, 100, ErrorMessage = "MoeQuant:Run:MaxLayerAttempts must be between 1 and 100")]
     public int MaxLayerAttempts { get; init; } = 4;

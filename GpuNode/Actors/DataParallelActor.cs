@@ -34,11 +34,11 @@ public sealed class DataParallelActor : ReceiveActor
         _bulk = bulk;
         _offload = offload;
         _coordinator = coordinator;
-        Receive<Calibrate>(m => Queue(m.Plan, m.Shards.Select(s => new Step(m.Plan, s, m.Weights, null))));
+        Receive<Calibrate>(m => Queue(m.Plan, m.Shards.Select(s => new Step(m.Plan, s, m.Weights, null, m.Wave, m.Units))));
         Receive<Commit>(m =>
         {
             var quantized = m.Quantized.ToImmutableDictionary(q => q.Unit, q => q.Result);
-            Queue(m.Plan, m.Shards.Select(s => new Step(m.Plan, s, m.Weights, quantized)));
+            Queue(m.Plan, m.Shards.Select(s => new Step(m.Plan, s, m.Weights, quantized, -1, [])));
         });
         Receive<Calibrated>(Handle);
         Receive<Committed>(Handle);
@@ -49,15 +49,16 @@ public sealed class DataParallelActor : ReceiveActor
     public static Props Props(DeviceId device, IGpuExecutor executor, ILayerWorkload workload, BulkStore bulk, bool offload, IActorRef coordinator) =>
         Akka.Actor.Props.Create(() => new DataParallelActor(device, executor, workload, bulk, offload, coordinator));
 
-    /// <summary>GpuNode → data parallel: calibration forward of these shards.</summary>
-    internal sealed record Calibrate(PlanId Plan, ImmutableArray<int> Shards, ILayerWeights Weights) : INoSerializationVerificationNeeded;
+    /// <summary>GpuNode → data parallel: calibration forward of these shards for the units of one wave.</summary>
+    internal sealed record Calibrate(PlanId Plan, int Wave, ImmutableHashSet<UnitId> Units, ImmutableArray<int> Shards, ILayerWeights Weights)
+        : INoSerializationVerificationNeeded;
 
     /// <summary>GpuNode → data parallel: quantized forward of these shards, then write their next-layer inputs.</summary>
     internal sealed record Commit(PlanId Plan, ImmutableArray<int> Shards, ImmutableArray<QuantizedRef> Quantized, ILayerWeights Weights)
         : INoSerializationVerificationNeeded;
 
-    // Quantized is null for a calibration step.
-    private sealed record Step(PlanId Plan, int Shard, ILayerWeights Weights, ImmutableDictionary<UnitId, BulkRef>? Quantized);
+    // Quantized is null for a calibration step, which collects the partials of Units (the wave's).
+    private sealed record Step(PlanId Plan, int Shard, ILayerWeights Weights, ImmutableDictionary<UnitId, BulkRef>? Quantized, int Wave, ImmutableHashSet<UnitId> Units);
 
     private sealed record Calibrated(Step Step, IActivations Input, IReadOnlyList<UnitCalibration> Units) : INoSerializationVerificationNeeded;
 
@@ -101,7 +102,7 @@ public sealed class DataParallelActor : ReceiveActor
             _executor.RunAsync(new GpuJob(GpuJobKind.Calibrate, layer, $"shard {step.Shard}"), () =>
                 {
                     var input = held ?? _workload.ReadInput(device, layer, step.Shard);
-                    return (Input: input, Units: _workload.Calibrate(step.Weights, input));
+                    return (Input: input, Units: _workload.Calibrate(step.Weights, input, step.Units));
                 })
                 .PipeTo(Self, success: r => new Calibrated(step, r.Input, r.Units), failure: e => new Failed(e));
         }
@@ -133,7 +134,7 @@ public sealed class DataParallelActor : ReceiveActor
             var partials = m.Units
                 .Select(u => new PartialHessian(u.Unit, shard, u.Hessian is { } h ? _bulk.Put(plan, _executor.Device, h) : null, u.Tokens))
                 .ToImmutableArray();
-            _coordinator.Tell(new ShardCalibrated(plan, shard, _workload.Shape.ShardTokens[shard], partials));
+            _coordinator.Tell(new ShardCalibrated(plan, m.Step.Wave, shard, _workload.Shape.ShardTokens[shard], partials));
         }
         else
         {

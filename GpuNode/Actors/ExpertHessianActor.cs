@@ -72,10 +72,15 @@ public sealed class ExpertHessianActor : ReceiveActor
     // and the GpuNode's supervision decides.
     private sealed record Failed(Exception Error) : INoSerializationVerificationNeeded;
 
-    protected override void PostStop()
+    protected override void PostStop() => ReleaseSum();
+
+    // The sum is needed until the unit has its outcome (retries reuse it); then it is freed at once, so that a wave's
+    // Hessians are gone before the next wave's arrive.
+    private void ReleaseSum()
     {
         if (_sum is { } sum)
         {
+            _sum = null;
             _executor.RunAsync(new GpuJob(GpuJobKind.Reduce, _unit.Layer, _unit.Module), () => { sum.Dispose(); return 0; });
         }
     }
@@ -108,10 +113,13 @@ public sealed class ExpertHessianActor : ReceiveActor
                 continue;
             }
 
+            // The partial leaves the store here: summed (or kept as the sum) and freed at once, so that a layer's
+            // partials never pile up on the device.
             var sum = _sum;
-            var part = _bulk.Get<IHessian>(partial.Data);
+            var part = _bulk.Take<IHessian>(partial.Data);
+            var device = _executor.Device;
             _accumulating = true;
-            _executor.RunAsync(new GpuJob(GpuJobKind.Reduce, _unit.Layer, $"{_unit.Module} shard {partial.Shard}"), () => _workload.Accumulate(sum, part))
+            _executor.RunAsync(new GpuJob(GpuJobKind.Reduce, _unit.Layer, $"{_unit.Module} shard {partial.Shard}"), () => _workload.Accumulate(device, sum, part))
                 .PipeTo(Self, success: s => new Accumulated(s), failure: e => new Failed(e));
         }
 
@@ -138,6 +146,7 @@ public sealed class ExpertHessianActor : ReceiveActor
             var fallback = _retries > 1 ? QuantFallback.MoreDamping : QuantFallback.None;
             var report = new UnitReport(_unit, _tokens, m.Result.Loss, m.Result.RtnLoss, _damping, _retries, fallback, m.Result.Issues, m.Sha256, "");
             _coordinator.Tell(new UnitQuantized(_plan, report, _bulk.Put(_plan, _executor.Device, m.Result)));
+            ReleaseSum();
             Become(Done);
         });
         Receive<QuantizeFailed>(m =>
@@ -159,6 +168,7 @@ public sealed class ExpertHessianActor : ReceiveActor
             _log.Error("{0}: quantization failed {1} times ({2}); the unit keeps its original weights", _unit, _retries + 1, m.Error);
             var report = new UnitReport(_unit, _tokens, double.NaN, double.NaN, _damping, _retries, QuantFallback.Unquantized, QuantIssues.None, "", _lastError);
             _coordinator.Tell(new UnitQuantized(_plan, report, null));
+            ReleaseSum();
             Become(Done);
         });
     }

@@ -26,6 +26,7 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
     private readonly IActorRef _dataParallel;
     private readonly string _incarnation = Guid.NewGuid().ToString("N");
     private readonly Dictionary<UnitId, IActorRef> _units = [];
+    private Dictionary<UnitId, int> _waves = [];
     private readonly LinkedList<QuantizeItem> _queue = new();
     private PlanId? _plan;
     private ILayerWeights? _weights;
@@ -102,9 +103,9 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
         Receive<LoadLayer>(Handle);
         Receive<Loaded>(Handle);
         Receive<LoadFailed>(Handle);
-        Receive<CalibrateShards>(m => Current(m.Plan), m => _dataParallel.Forward(new DataParallelActor.Calibrate(m.Plan, m.Shards, _weights!)));
+        Receive<CalibrateShards>(m => Current(m.Plan), m => _dataParallel.Forward(new DataParallelActor.Calibrate(m.Plan, m.Wave, WaveUnits(m.Wave), m.Shards, _weights!)));
         Receive<ReducePartials>(m => Current(m.Plan), Handle);
-        Receive<QuantizeUnits>(m => Current(m.Plan), _ => Tell(_units.Values, new ExpertHessianActor.QuantizeNow()));
+        Receive<QuantizeUnits>(m => Current(m.Plan), m => Tell(_units.Where(u => _waves[u.Key] == m.Wave).Select(u => u.Value), new ExpertHessianActor.QuantizeNow()));
         Receive<ExpertHessianActor.Enqueue>(m => Current(m.Plan), m => Enqueue([new QuantizeItem(m.Plan, m.Request, Sender)]));
         Receive<LaunchDone>(Handle);
         Receive<LaunchFailed>(Handle);
@@ -114,6 +115,9 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
     }
 
     private bool Current(PlanId plan) => plan == _plan && _weights is not null;
+
+    /// <summary>Every unit of the wave, on any device: the calibration forward collects all of their partials.</summary>
+    private ImmutableHashSet<UnitId> WaveUnits(int wave) => [.. _waves.Where(u => u.Value == wave).Select(u => u.Key)];
 
     private void Handle(LoadLayer m)
     {
@@ -132,6 +136,7 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
         }
 
         _weights = m.Weights;
+        _waves = m.Plan.Units.ToDictionary(u => u.Unit, u => u.Wave);
         var shards = m.Plan.Shards.Length;
         foreach (var unit in m.Plan.Units.Where(u => u.Device == _device).Select(u => u.Unit))
         {

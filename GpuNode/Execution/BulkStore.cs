@@ -30,6 +30,12 @@ public sealed class BulkStore
         ? (T)value
         : throw new InvalidOperationException($"bulk entry {reference.Key} is gone (its layer attempt was released)");
 
+    /// <summary>Removes the parked object and hands it, and the duty to dispose it, to the caller; throws when it was
+    /// released or taken already.</summary>
+    public T Take<T>(BulkRef reference) => _entries.TryRemove(reference.Key, out var value)
+        ? (T)value
+        : throw new InvalidOperationException($"bulk entry {reference.Key} is gone (its layer attempt was released)");
+
     /// <summary>Drops every entry that <paramref name="device"/> made for the plan's attempt, disposing those that are
     /// disposable. Call it on that device's thread, so that no job of the device still uses them.</summary>
     public void Release(PlanId plan, string device)

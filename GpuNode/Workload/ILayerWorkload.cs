@@ -21,12 +21,15 @@ public interface ILayerWorkload
     /// layer 0, else what <see cref="WriteShard"/> wrote for the layer before.</summary>
     IActivations ReadInput(string device, int layer, int shard);
 
-    /// <summary>Calibration forward of one shard with the original weights: one entry per unit of the layer, in
-    /// <see cref="RunShape.Units"/> order, holding Σ xxᵀ (fp32, unnormalised) over the tokens that reach the unit.</summary>
-    IReadOnlyList<UnitCalibration> Calibrate(ILayerWeights weights, IActivations input);
+    /// <summary>Calibration forward of one shard with the original weights: one entry per unit of
+    /// <paramref name="units"/> (a calibration wave), in <see cref="RunShape.Units"/> order, holding Σ xxᵀ (fp32,
+    /// unnormalised) over the tokens that reach the unit. Work that only other units need may be skipped.</summary>
+    IReadOnlyList<UnitCalibration> Calibrate(ILayerWeights weights, IActivations input, IReadOnlySet<UnitId> units);
 
-    /// <summary>Adds <paramref name="part"/> into <paramref name="sum"/> (null for the first) and returns the sum.</summary>
-    IHessian Accumulate(IHessian? sum, IHessian part);
+    /// <summary>Adds <paramref name="part"/> into <paramref name="sum"/> (null for the first) on
+    /// <paramref name="device"/>, the owner's, and returns the sum. Takes ownership of <paramref name="part"/>: it
+    /// becomes the sum or is disposed.</summary>
+    IHessian Accumulate(string device, IHessian? sum, IHessian part);
 
     /// <summary>GPTQ for a batch of units (one result per request, in order); many units may share one launch.</summary>
     IReadOnlyList<IQuantizedUnit> Quantize(ILayerWeights weights, IReadOnlyList<QuantizeRequest> batch);

@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -88,7 +89,7 @@ public static class FusedGptqLoop
                     using var tail = wt.narrow(0, first, perProduct).narrow(1, end, columns - end);
                     using var errors = blockError.narrow(0, first, perProduct);
                     using var update = factor.expand(perProduct, -1, -1).bmm(errors); // plain fp32: measured faster here than 3xTF32 with its split and copies
-                    tail.add_(update);
+                    tail.add_(update, PinnedScalars.One);
                 }
             }
         }

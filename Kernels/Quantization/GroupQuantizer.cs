@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.Tensors;
 using MoeQuant.Kernels.Cuda;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -80,9 +81,9 @@ public static class GroupQuantizer
     {
         ArgumentNullException.ThrowIfNull(spec);
         var v = values / scale;
-        v.add_(zero);
-        var rounded = spec.Rounding == CodeRounding.HalfUp ? v.add_(0.5).floor_() : v.round_();
-        return rounded.clamp_(0, spec.MaxCode);
+        v.add_(zero, PinnedScalars.One);
+        var rounded = spec.Rounding == CodeRounding.HalfUp ? v.add_(PinnedScalars.Half, PinnedScalars.One).floor_() : v.round_();
+        return rounded.clamp_(PinnedScalars.Zero, PinnedScalars.Of(spec.MaxCode));
     }
 
     /// <summary>Values of codes: <c>scale · (codes − zero)</c> rounded to the scale dtype, as an inference kernel computes them.</summary>

@@ -25,7 +25,11 @@ public sealed record CapturedInput(string InputGroup, IReadOnlyList<string> Unit
 /// <param name="OnRouting">Called once per MoE layer run with the routing of every token ([B·T, k]); its tensors, like
 /// the activations, are valid only during the callback.</param>
 /// <param name="RouterOptions">Router switches; null for DeepSeek-V3's full rule. Tests only.</param>
+/// <param name="Experts">When set, only these routed experts run (and are reported); the others are skipped and the
+/// layer's output is then meaningless. A calibration wave that needs the inputs of a few experts sets it: routing,
+/// attention and the inputs of the experts it runs are unchanged.</param>
 public sealed record LayerCapture(
     Action<CapturedInput>? OnLinearInput = null,
     Action<RoutingDecision>? OnRouting = null,
-    RouterOptions? RouterOptions = null);
+    RouterOptions? RouterOptions = null,
+    IReadOnlySet<int>? Experts = null);

@@ -64,9 +64,15 @@ internal static class MoeBlock
         // 2) per expert one product over all of its rows, written straight into a buffer shared by all experts;
         //    the activation runs once over every row in between. The loops issue few calls per expert (views of the
         //    weights are made at load time): with 256 experts, host-side overhead per call adds up.
+        var runs = inputs.Capture?.Experts;
         var projected = empty([rows.shape[0], 2 * width], x.dtype, x.device);
         for (var e = 0; e < experts; e++)
         {
+            if (runs is not null && !runs.Contains(e))
+            {
+                continue;
+            }
+
             var expertRows = rows.narrow(0, offsets[e], counts[e]);
             inputs.Emit($"mlp.experts.{e}.gate_proj", expertRows, e);
             if (counts[e] > 0)
@@ -81,6 +87,11 @@ internal static class MoeBlock
         var outputs = empty([activated.shape[0], hidden], x.dtype, x.device);
         for (var e = 0; e < experts; e++)
         {
+            if (runs is not null && !runs.Contains(e))
+            {
+                continue;
+            }
+
             var expertRows = activated.narrow(0, offsets[e], counts[e]);
             inputs.Emit($"mlp.experts.{e}.down_proj", expertRows, e);
             if (counts[e] > 0)

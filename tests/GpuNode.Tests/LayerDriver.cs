@@ -28,7 +28,7 @@ internal sealed class LayerDriver(TestProbe coordinator, FakeWorkload workload)
     {
         var devices = Nodes.Keys.Order(DeviceId.PlanOrder).ToImmutableArray();
         var shards = Enumerable.Range(0, workload.Shape.Shards).Select(s => new ShardAssignment(s, devices[s % devices.Length]));
-        var units = workload.Shape.Units[layer].Select((u, i) => new UnitAssignment(u, devices[i % devices.Length]));
+        var units = workload.Shape.Units[layer].Select((u, i) => new UnitAssignment(u, devices[i % devices.Length], 0));
         return new LayerPlan(new PlanId(layer, attempt), devices, [.. shards], [.. units]);
     }
 
@@ -43,7 +43,7 @@ internal sealed class LayerDriver(TestProbe coordinator, FakeWorkload workload)
 
         foreach (var group in plan.Shards.GroupBy(s => s.Device))
         {
-            Nodes[group.Key].Tell(new CalibrateShards(plan.Id, [.. group.Select(s => s.Shard)]));
+            Nodes[group.Key].Tell(new CalibrateShards(plan.Id, 0, [.. group.Select(s => s.Shard)]));
         }
 
         var owners = plan.Units.ToDictionary(u => u.Unit, u => u.Device);
@@ -67,7 +67,7 @@ internal sealed class LayerDriver(TestProbe coordinator, FakeWorkload workload)
             }
         }
 
-        Tell(plan.Devices, new QuantizeUnits(plan.Id));
+        Tell(plan.Devices, new QuantizeUnits(plan.Id, 0));
         return Enumerable.Range(0, plan.Units.Length)
             .Select(_ => coordinator.ExpectMsg<UnitQuantized>(TimeSpan.FromSeconds(10)))
             .ToDictionary(m => m.Report.Unit);

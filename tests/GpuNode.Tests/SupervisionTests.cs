@@ -103,7 +103,7 @@ public sealed class SupervisionTests(ITestOutputHelper output) : Akka.TestKit.Xu
 
         foreach (var device in plan.Devices)
         {
-            driver.Nodes[device].Tell(new CalibrateShards(plan.Id, [.. plan.Shards.Where(s => s.Device == device).Select(s => s.Shard)]));
+            driver.Nodes[device].Tell(new CalibrateShards(plan.Id, 0, [.. plan.Shards.Where(s => s.Device == device).Select(s => s.Shard)]));
         }
 
         watcher.ExpectTerminated(sickNode, TimeSpan.FromSeconds(10));

@@ -15,7 +15,7 @@ public sealed class MessageRoundTripTests : Akka.TestKit.Xunit2.TestKit
         Plan,
         [Cpu0, Cuda1],
         [new ShardAssignment(0, Cpu0), new ShardAssignment(1, Cuda1)],
-        [new UnitAssignment(Expert, Cuda1), new UnitAssignment(Attention, Cpu0)]);
+        [new UnitAssignment(Expert, Cuda1, 0), new UnitAssignment(Attention, Cpu0, 1)]);
 
     private static readonly UnitReport Report = new(Expert, 812, 1.25e-3, 2.5e-3, 0.1, 2, QuantFallback.MoreDamping, QuantIssues.ZeroSamples | QuantIssues.NanHessian, "ab12", "");
 
@@ -28,11 +28,11 @@ public sealed class MessageRoundTripTests : Akka.TestKit.Xunit2.TestKit
         new DeviceRegistered(Cpu0),
         new LoadLayer(SamplePlan),
         new LayerLoaded(Plan, Cuda1),
-        new CalibrateShards(Plan, [0, 2, 4]),
-        new ShardCalibrated(Plan, 2, 4096, [new PartialHessian(Expert, 2, new BulkRef("L3A1/cpu:0/7"), 17), new PartialHessian(Attention, 2, null, 0)]),
+        new CalibrateShards(Plan, 1, [0, 2, 4]),
+        new ShardCalibrated(Plan, 1, 2, 4096, [new PartialHessian(Expert, 2, new BulkRef("L3A1/cpu:0/7"), 17), new PartialHessian(Attention, 2, null, 0)]),
         new ReducePartials(Plan, [new PartialHessian(Expert, 2, new BulkRef("L3A1/cpu:0/7"), 17)]),
         new UnitReduced(Plan, Expert, 812),
-        new QuantizeUnits(Plan),
+        new QuantizeUnits(Plan, 1),
         new UnitQuantized(Plan, Report, new BulkRef("L3A1/cuda:1/9")),
         new UnitQuantized(Plan, Report with { Loss = double.NaN, RtnLoss = double.NaN, Fallback = QuantFallback.Unquantized, Error = "launch failed" }, null),
         new CommitShards(Plan, [1, 3], [new QuantizedRef(Expert, new BulkRef("L3A1/cuda:1/9"))]),

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MoeQuant.GpuNode.Workload.Torch;
@@ -7,4 +8,7 @@ namespace MoeQuant.GpuNode.Workload.Torch;
 public static class TorchDevices
 {
     public static Device Of(string name) => name.StartsWith("cpu", StringComparison.Ordinal) ? CPU : new Device(name.Split('/')[0]);
+
+    /// <summary>Whether two torch devices are the same memory (Device compares by reference).</summary>
+    public static bool Same(Device a, Device b) => a.type == b.type && (a.type == DeviceType.CPU || a.index == b.index);
 }

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using MoeQuant.GpuNode.Durability;
 using MoeQuant.Kernels.Gptq;
+using MoeQuant.Kernels.Tensors;
 using MoeQuant.Messages;
 using MoeQuant.Model.Checkpoint;
 using MoeQuant.Model.Forward;
@@ -23,7 +24,9 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
     private readonly ShardedCheckpoint _checkpoint;
     private readonly ImmutableArray<ImmutableArray<int>> _shardSamples;
     private readonly ImmutableArray<ImmutableDictionary<string, IReadOnlyList<string>>> _unitLinears;
+    private readonly ImmutableArray<ImmutableDictionary<string, int?>> _unitExperts;
     private readonly Lazy<Tensor> _embedding;
+    private long _bytesBetweenDevices;
 
     /// <summary>Opens the checkpoint and plans the shards and units.</summary>
     public TorchLayerWorkload(TorchWorkloadOptions options, RunLayout layout)
@@ -34,11 +37,15 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
         _checkpoint = ShardedCheckpoint.Open(options.CheckpointFolder);
         var shards = Math.Min(options.Shards, options.Samples.Count);
         _shardSamples = [.. Enumerable.Range(0, shards).Select(s => Enumerable.Range(0, options.Samples.Count).Where(i => (long)i * shards / options.Samples.Count == s).ToImmutableArray())];
-        _unitLinears = [.. Enumerable.Range(0, options.Config.NumHiddenLayers).Select(UnitsOf)];
+        var layers = Enumerable.Range(0, options.Config.NumHiddenLayers).Select(LinearUnitsOf).ToList();
+        _unitLinears = [.. layers.Select(units => units.ToImmutableDictionary(g => g.Key, g => (IReadOnlyList<string>)[.. g.Select(u => u.Name)], StringComparer.Ordinal))];
+        _unitExperts = [.. layers.Select(units => units.ToImmutableDictionary(g => g.Key, g => g.First().Expert, StringComparer.Ordinal))];
         _embedding = new Lazy<Tensor>(ReadEmbedding, LazyThreadSafetyMode.ExecutionAndPublication);
+        var ordered = layers.Select(units => units.OrderBy(g => g.Key, StringComparer.Ordinal).ToList()).ToList();
         Shape = new RunShape(
             [.. _shardSamples.Select(samples => samples.Sum(i => (long)options.Samples[i].Length))],
-            [.. _unitLinears.Select((units, layer) => units.Keys.Order(StringComparer.Ordinal).Select(m => new UnitId(layer, m)).ToImmutableArray())]);
+            [.. ordered.Select((units, layer) => units.Select(g => new UnitId(layer, g.Key)).ToImmutableArray())],
+            [.. ordered.Select(units => units.Select(g => (int)g.First().InFeatures).ToImmutableArray())]);
     }
 
     public RunShape Shape { get; }
@@ -61,15 +68,17 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
         return new TorchActivations([.. _shardSamples[shard].Select((_, k) => file.ReadTensorCopy(SampleName(k)).unsqueeze(0).to(target, disposeAfter: true))]);
     }
 
-    public IReadOnlyList<UnitCalibration> Calibrate(ILayerWeights weights, IActivations input)
+    public IReadOnlyList<UnitCalibration> Calibrate(ILayerWeights weights, IActivations input, IReadOnlySet<UnitId> units)
     {
         var layer = ((TorchLayerWeights)weights).Weights;
-        var units = _unitLinears[layer.Layer];
+        var wave = Shape.Units[layer.Layer].Where(units.Contains).ToList();
+        var wanted = wave.Select(u => u.Module).ToHashSet(StringComparer.Ordinal);
         var sums = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        var tokens = units.Keys.ToDictionary(u => u, _ => 0L, StringComparer.Ordinal);
-        var capture = new LayerCapture(OnLinearInput: c =>
+        var tokens = wanted.ToDictionary(u => u, _ => 0L, StringComparer.Ordinal);
+        var experts = wave.Select(u => _unitExperts[layer.Layer][u.Module]).OfType<int>().ToHashSet();
+        var capture = new LayerCapture(Experts: experts, OnLinearInput: c =>
         {
-            if (!units.ContainsKey(c.InputGroup) || c.Tokens == 0)
+            if (!wanted.Contains(c.InputGroup) || c.Tokens == 0)
             {
                 return;
             }
@@ -89,22 +98,40 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
             DecoderLayer.Run(layer, sample.to(layer.Device), Positions(sample), capture);
         }
 
-        return [.. Shape.Units[layer.Layer].Select(u => new UnitCalibration(u, sums.TryGetValue(u.Module, out var sum) ? new TorchHessian(sum) : null, tokens[u.Module]))];
+        return [.. wave.Select(u => new UnitCalibration(u, sums.TryGetValue(u.Module, out var sum) ? new TorchHessian(sum) : null, tokens[u.Module]))];
     }
 
-    public IHessian Accumulate(IHessian? sum, IHessian part)
+    public IHessian Accumulate(string device, IHessian? sum, IHessian part)
     {
+        var target = TorchDevices.Of(device);
         var add = ((TorchHessian)part).Sum;
-        if (sum is null)
+        var local = TorchDevices.Same(add.device, target);
+        if (local && sum is null)
         {
-            return new TorchHessian(add.clone());
+            return part;
         }
 
-        var total = ((TorchHessian)sum).Sum;
-        using var moved = add.to(total.device);
-        total.add_(moved);
-        return sum;
+        using (part)
+        {
+            if (!local)
+            {
+                Interlocked.Add(ref _bytesBetweenDevices, add.NumberOfElements * add.ElementSize);
+            }
+
+            if (sum is null)
+            {
+                return new TorchHessian(add.to(target, copy: true));
+            }
+
+            var total = ((TorchHessian)sum).Sum;
+            using var moved = local ? null : add.to(target);
+            total.add_(moved ?? add, PinnedScalars.One);
+            return sum;
+        }
     }
+
+    /// <summary>Bytes of partial Hessians this process has copied from one device to another.</summary>
+    public long BytesBetweenDevices => Interlocked.Read(ref _bytesBetweenDevices);
 
     public IReadOnlyList<IQuantizedUnit> Quantize(ILayerWeights weights, IReadOnlyList<QuantizeRequest> batch) =>
         QuantizeBatch(((TorchLayerWeights)weights).Weights, batch);
@@ -247,10 +274,9 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
         return Hessian.FromMatrix(scaled, request.Tokens);
     }
 
-    private ImmutableDictionary<string, IReadOnlyList<string>> UnitsOf(int layer) => LinearUnit.ForLayer(_options.Config, layer)
+    private List<IGrouping<string, LinearUnit>> LinearUnitsOf(int layer) => [.. LinearUnit.ForLayer(_options.Config, layer)
         .Where(u => !_options.QuantizeOnlyExperts || u.Expert is not null)
-        .GroupBy(u => u.InputGroup)
-        .ToImmutableDictionary(g => g.Key, g => (IReadOnlyList<string>)[.. g.Select(u => u.Name)], StringComparer.Ordinal);
+        .GroupBy(u => u.InputGroup)];
 
     private Tensor ReadEmbedding() => new CheckpointWeightSource(_checkpoint).Read("model.embed_tokens.weight", _options.DType, CPU);
 

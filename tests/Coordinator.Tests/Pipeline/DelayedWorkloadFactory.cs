@@ -24,9 +24,9 @@ internal sealed class DelayedWorkloadFactory(IWorkloadFactory inner, int stepDel
 
         public IActivations ReadInput(string device, int layer, int shard) => inner.ReadInput(device, layer, shard);
 
-        public IReadOnlyList<UnitCalibration> Calibrate(ILayerWeights weights, IActivations input) => Pause(() => inner.Calibrate(weights, input));
+        public IReadOnlyList<UnitCalibration> Calibrate(ILayerWeights weights, IActivations input, IReadOnlySet<UnitId> units) => Pause(() => inner.Calibrate(weights, input, units));
 
-        public IHessian Accumulate(IHessian? sum, IHessian part) => inner.Accumulate(sum, part);
+        public IHessian Accumulate(string device, IHessian? sum, IHessian part) => inner.Accumulate(device, sum, part);
 
         public IReadOnlyList<IQuantizedUnit> Quantize(ILayerWeights weights, IReadOnlyList<QuantizeRequest> batch) => Pause(() => inner.Quantize(weights, batch));
 

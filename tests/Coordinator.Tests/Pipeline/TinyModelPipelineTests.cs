@@ -53,10 +53,11 @@ public sealed class TinyModelPipelineTests : IDisposable
     }
 
     [Fact]
-    public async Task Should_write_byte_identical_output_on_one_or_three_devices()
+    public async Task Should_write_byte_identical_output_on_one_device_in_one_wave_or_three_devices_in_many()
     {
         var one = await Quantize("one", "--devices", "cpu");
-        var three = await Quantize("three", "--devices", "cpu:3", "--skip-eval");
+        // 0.0005 GiB holds two of the hidden-width (256²) Hessians: every layer takes 10 to 30 calibration waves.
+        var three = await Quantize("three", "--devices", "cpu:3", "--skip-eval", "--hessian-memory-gb", "0.0005");
 
         Assert.True((one.ExitCode, three.ExitCode) == (0, 0), one.Error + three.Error);
         // The original's held-out perplexity is what transformers measured when the model was trained (33.068, FP8

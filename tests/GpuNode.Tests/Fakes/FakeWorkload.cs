@@ -20,7 +20,8 @@ public sealed class FakeWorkload(RunLayout layout, int layers = 3, int shards = 
     public RunShape Shape { get; } = new(
         [.. Enumerable.Range(0, shards).Select(s => (long)TokensOf(s))],
         [.. Enumerable.Range(0, layers).Select(l => Enumerable.Range(0, Experts).Select(e => new UnitId(l, $"mlp.experts.{e}.gate_up_proj"))
-            .Append(new UnitId(l, "self_attn.o_proj")).ToImmutableArray())]);
+            .Append(new UnitId(l, "self_attn.o_proj")).ToImmutableArray())],
+        [.. Enumerable.Range(0, layers).Select(_ => Enumerable.Repeat(Hidden, Experts + 1).ToImmutableArray())]);
 
     public ILayerWeights LoadLayer(string device, int layer)
     {
@@ -41,11 +42,11 @@ public sealed class FakeWorkload(RunLayout layout, int layers = 3, int shards = 
         return new Activations(values);
     }
 
-    public IReadOnlyList<UnitCalibration> Calibrate(ILayerWeights weights, IActivations input)
+    public IReadOnlyList<UnitCalibration> Calibrate(ILayerWeights weights, IActivations input, IReadOnlySet<UnitId> units)
     {
         Pause();
         var x = ((Activations)input).Values;
-        return Shape.Units[weights.Layer].Select(unit =>
+        return Shape.Units[weights.Layer].Where(units.Contains).Select(unit =>
         {
             var tokens = Tokens(x).Where(t => Reaches(unit, x, t)).ToList();
             if (tokens.Count == 0)
@@ -69,7 +70,7 @@ public sealed class FakeWorkload(RunLayout layout, int layers = 3, int shards = 
         }).ToList();
     }
 
-    public IHessian Accumulate(IHessian? sum, IHessian part)
+    public IHessian Accumulate(string device, IHessian? sum, IHessian part)
     {
         var add = ((Hessian)part).Values;
         var total = sum is null ? new float[add.Length] : ((Hessian)sum).Values;
