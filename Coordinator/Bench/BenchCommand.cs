@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MoeQuant.Model.Tokenization;
 
 namespace MoeQuant.Coordinator.Bench;
 
@@ -74,7 +75,44 @@ public static class BenchCommand
         forward.SetAction(parseResult => ForwardLayerBenchmark.Run(
             Recorder(parseResult, output), parseResult.GetValue(device), parseResult.GetValue(sequences), parseResult.GetValue(length), parseResult.GetValue(transformers)));
 
-        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq, matmul, versus, fp8, forward };
+        var tokenize = Tokenize(output);
+
+        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq, matmul, versus, fp8, forward, tokenize };
+    }
+
+    // CPU only: the GPU machine has the cores, python and HF tokenizers for the baseline, but no .NET SDK.
+    private static Command Tokenize(Option<string> output)
+    {
+        var model = new Option<string?>("--model-name-or-path", "--model_name_or_path") { Description = "Folder holding tokenizer.json and tokenizer_config.json" };
+        var text = new Option<string?>("--text") { Description = "JSON Lines of strings to encode (default: generated in memory)" };
+        var writeText = new Option<string?>("--write-text") { Description = "Only write the generated benchmark text to this file, for tools/bench_tokenizer_hf.py and --text" };
+        var megabytes = new Option<double>("--megabytes") { Description = "Size of the generated text", DefaultValueFactory = _ => TokenizerBenchText.DefaultBytes / 1e6 };
+        var hf = new Option<string?>("--hf") { Description = "The JSON tools/bench_tokenizer_hf.py printed for the same --text file in the same call" };
+        var repeat = new Option<int>("--repeat") { Description = "Timed passes per mode (one thread, all cores); the fastest counts", DefaultValueFactory = _ => 3 };
+        var command = new Command("tokenize", "Tokenization throughput, one thread and all cores, vs HF tokenizers (Rust) on the same text")
+        {
+            model, text, writeText, megabytes, hf, repeat,
+        };
+        command.Validators.Add(result =>
+        {
+            if (result.GetValue(writeText) is null && result.GetValue(model) is null)
+            {
+                result.AddError("bench tokenize needs --model-name-or-path (or only --write-text FILE)");
+            }
+        });
+        command.SetAction(parseResult =>
+        {
+            var bytes = (long)(parseResult.GetValue(megabytes) * 1e6);
+            if (parseResult.GetValue(writeText) is { } path)
+            {
+                TokenizeBenchmark.WriteText(path, bytes, parseResult.InvocationConfiguration.Output);
+                return;
+            }
+
+            TokenizeBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(model)!, parseResult.GetValue(text), bytes,
+                parseResult.GetValue(hf), parseResult.GetValue(repeat));
+        });
+        return command;
     }
 
     private static BenchRecorder Recorder(ParseResult parseResult, Option<string> output) =>

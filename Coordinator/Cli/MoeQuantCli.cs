@@ -21,6 +21,7 @@ public static class MoeQuantCli
             EvalCommand.Create(),
             ReportCommand.Create(),
             PackCommand.Create(),
+            SynthModelCommand.Create(),
         };
         UserErrorAction.Apply(root);
         return root;

@@ -14,12 +14,19 @@ internal sealed class PendingFile : IDisposable
     private readonly string _temporaryPath;
     private bool _committed;
 
-    private PendingFile(string finalPath)
+    private PendingFile(string finalPath, long preallocationSize)
     {
         FinalPath = finalPath;
         // Unique per attempt and not ending in .safetensors, so a reader that globs a folder never picks it up.
         _temporaryPath = $"{finalPath}.{Guid.NewGuid():N}.tmp";
-        Stream = new FileStream(_temporaryPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize);
+        Stream = new FileStream(_temporaryPath, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.None,
+            BufferSize = BufferSize,
+            PreallocationSize = preallocationSize,
+        });
     }
 
     /// <summary>Where the file ends up.</summary>
@@ -29,7 +36,9 @@ internal sealed class PendingFile : IDisposable
     public FileStream Stream { get; }
 
     /// <summary>Starts a file that will replace <paramref name="finalPath"/>.</summary>
-    public static PendingFile Create(string finalPath) => new(Path.GetFullPath(finalPath));
+    /// <param name="finalPath">Where the file ends up.</param>
+    /// <param name="preallocationSize">Bytes to reserve on the disk at once (a full disk fails here, not hours later); 0 for none.</param>
+    public static PendingFile Create(string finalPath, long preallocationSize = 0) => new(Path.GetFullPath(finalPath), preallocationSize);
 
     /// <summary>Flushes the data to the disk (fsync) and closes the temporary file.</summary>
     public void Complete()

@@ -7,7 +7,7 @@ namespace MoeQuant.Model.Checkpoint;
 /// from the entries' shapes, then each entry writes its bytes in turn. Files appear under their final names only when
 /// complete (temporary name, fsync, rename); on failure no new file is left behind.
 /// </summary>
-public static class SafetensorsWriter
+public static partial class SafetensorsWriter
 {
     /// <summary>What transformers expects in <c>__metadata__</c> (FORMATS.md §1.4).</summary>
     public static readonly IReadOnlyDictionary<string, string> DefaultMetadata =
@@ -48,7 +48,7 @@ public static class SafetensorsWriter
             var weightMap = new List<(string Tensor, string Shard)>();
             for (var i = 0; i < shards.Count; i++)
             {
-                var name = shards.Count == 1 ? ShardedCheckpoint.SingleFileName : $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
+                var name = ShardName(i, shards.Count);
                 var file = PendingFile.Create(Path.Combine(folder, name));
                 pending.Add(file);
                 WriteTo(file, shards[i], metadata ?? DefaultMetadata);
@@ -97,6 +97,10 @@ public static class SafetensorsWriter
 
         file.Complete();
     }
+
+    /// <summary><c>model.safetensors</c> for a single shard, else transformers' <c>model-00001-of-0000N.safetensors</c>.</summary>
+    private static string ShardName(int index, int count) =>
+        count == 1 ? ShardedCheckpoint.SingleFileName : $"model-{index + 1:D5}-of-{count:D5}.safetensors";
 
     /// <summary>Greedy split in the given order: a shard is closed when the next tensor would take it past the limit.</summary>
     private static List<List<SafetensorsEntry>> Split(IReadOnlyList<SafetensorsEntry> tensors, long maxShardBytes)

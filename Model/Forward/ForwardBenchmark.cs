@@ -1,6 +1,6 @@
 using MoeQuant.Kernels.Cuda;
 using MoeQuant.Model.Config;
-using MoeQuant.Model.TinyModel;
+using MoeQuant.Model.Synthetic;
 using static TorchSharp.torch;
 
 namespace MoeQuant.Model.Forward;
@@ -22,31 +22,9 @@ public sealed record ForwardBenchmarkResult(int Layer, int Batch, int SequenceLe
 /// </summary>
 public static class ForwardBenchmark
 {
-    /// <summary>DeepSeek-V3's shapes (FORMATS.md §2.1) on top of the tiny config's structure, unquantized.</summary>
-    public static DeepseekV3Config DeepseekV3Dimensions { get; } = TinyModelConfig.Load() with
-    {
-        VocabSize = 129280,
-        HiddenSize = 7168,
-        IntermediateSize = 18432,
-        MoeIntermediateSize = 2048,
-        NumHiddenLayers = 61,
-        NumNextnPredictLayers = 0,
-        NumAttentionHeads = 128,
-        NumKeyValueHeads = 128,
-        QLoraRank = 1536,
-        KvLoraRank = 512,
-        QkNopeHeadDim = 128,
-        QkRopeHeadDim = 64,
-        VHeadDim = 128,
-        NRoutedExperts = 256,
-        NumExpertsPerTok = 8,
-        NGroup = 8,
-        TopkGroup = 4,
-        FirstKDenseReplace = 3,
-        MaxPositionEmbeddings = 163840,
-        RopeScaling = new RopeScaling("yarn", 40, 4096, 32, 1, 1, 1),
-        Fp8Quantization = null,
-    };
+    /// <summary>DeepSeek-V3's config (FORMATS.md §2.1) with all 61 layers and no MTP layer, unquantized.</summary>
+    public static DeepseekV3Config DeepseekV3Dimensions { get; } =
+        new SyntheticModelShape { NumHiddenLayers = 61 }.ToConfig() with { Fp8Quantization = null };
 
     /// <summary>
     /// Times <see cref="DecoderLayer.Run"/> on layer 3 (the first MoE layer) over <paramref name="batch"/> ×

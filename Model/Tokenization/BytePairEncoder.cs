@@ -15,6 +15,13 @@ internal sealed class BytePairEncoder
     private const int CacheCapacity = 100_000;
     private const int CachedPieceLength = 64;
 
+    // A huge piece's queue is dropped after it rather than kept for the thread's lifetime.
+    private const int MaxQueueCapacity = 1 << 20;
+
+    // This thread's merge queue, reused from piece to piece (instances are shared between threads).
+    [ThreadStatic]
+    private static PriorityQueue<(int Position, int NewId), long>? _queue;
+
     private readonly int[] _byteToId = new int[256];
     private readonly Dictionary<long, (int Rank, int Id)> _merges;
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
@@ -75,16 +82,30 @@ internal sealed class BytePairEncoder
 
     private int[] Merge(ReadOnlySpan<byte> bytes)
     {
+        var n = bytes.Length;
+        var rented = ArrayPool<Symbol>.Shared.Rent(n);
+        try
+        {
+            return Merge(bytes, rented.AsSpan(0, n));
+        }
+        finally
+        {
+            ArrayPool<Symbol>.Shared.Return(rented);
+        }
+    }
+
+    private int[] Merge(ReadOnlySpan<byte> bytes, Span<Symbol> symbols)
+    {
         // 1) One symbol per byte, linked both ways; Length 0 marks a symbol merged into its left neighbour.
         var n = bytes.Length;
-        var symbols = new Symbol[n];
         for (var i = 0; i < n; i++)
         {
             symbols[i] = new Symbol(_byteToId[bytes[i]], i - 1, i + 1, 1);
         }
 
         // 2) Every adjacent pair that has a merge, lowest rank first, then leftmost: the priority is rank:position in one long.
-        var queue = new PriorityQueue<(int Position, int NewId), long>();
+        var queue = _queue ??= new PriorityQueue<(int Position, int NewId), long>();
+        queue.Clear();
         for (var i = 0; i + 1 < n; i++)
         {
             Enqueue(queue, symbols, i, i + 1);
@@ -124,16 +145,28 @@ internal sealed class BytePairEncoder
             }
         }
 
-        var ids = new List<int>();
+        var count = 0;
         for (var i = 0; i < n; i = symbols[i].Next)
         {
-            ids.Add(symbols[i].Id);
+            count++;
         }
 
-        return [.. ids];
+        var ids = new int[count];
+        count = 0;
+        for (var i = 0; i < n; i = symbols[i].Next)
+        {
+            ids[count++] = symbols[i].Id;
+        }
+
+        if (n > MaxQueueCapacity)
+        {
+            _queue = null;
+        }
+
+        return ids;
     }
 
-    private void Enqueue(PriorityQueue<(int, int), long> queue, Symbol[] symbols, int left, int right)
+    private void Enqueue(PriorityQueue<(int, int), long> queue, Span<Symbol> symbols, int left, int right)
     {
         if (_merges.TryGetValue(Pair(symbols[left].Id, symbols[right].Id), out var merge))
         {

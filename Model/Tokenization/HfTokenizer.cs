@@ -15,6 +15,9 @@ namespace MoeQuant.Model.Tokenization;
 /// </remarks>
 public sealed class HfTokenizer
 {
+    [ThreadStatic]
+    private static EncodeScratch? _scratch;
+
     private readonly SplitPreTokenizer _preTokenizer;
     private readonly BytePairEncoder _bpe;
     private readonly AddedTokenMatcher _addedTokens;
@@ -110,9 +113,13 @@ public sealed class HfTokenizer
     {
         ArgumentNullException.ThrowIfNull(text);
         text = ReplaceLoneSurrogates(text);
-        var segments = new List<(int Start, int Length, int TokenId)>();
+
+        // This thread's lists, reused from call to call: only the result array is allocated per document.
+        var scratch = _scratch ??= new EncodeScratch();
+        var (segments, pieces, ids) = (scratch.Segments, scratch.Pieces, scratch.Ids);
+        segments.Clear();
+        ids.Clear();
         _addedTokens.Split(text, segments);
-        var ids = new List<int>(text.Length / 3 + 2);
         if (addSpecialTokens && AddBosToken)
         {
             ids.Add(BosId!.Value);
@@ -127,7 +134,8 @@ public sealed class HfTokenizer
             else
             {
                 var segment = text.AsSpan(start, length);
-                foreach (var (offset, pieceLength) in _preTokenizer.PreTokenize(segment))
+                _preTokenizer.PreTokenize(segment, pieces);
+                foreach (var (offset, pieceLength) in pieces)
                 {
                     _bpe.Encode(segment.Slice(offset, pieceLength), ids);
                 }
@@ -139,7 +147,13 @@ public sealed class HfTokenizer
             ids.Add(EosId!.Value);
         }
 
-        return [.. ids];
+        var result = ids.ToArray();
+        if (ids.Capacity > EncodeScratch.MaxCapacity || pieces.Capacity > EncodeScratch.MaxCapacity)
+        {
+            _scratch = null;
+        }
+
+        return result;
     }
 
     /// <summary>
@@ -202,5 +216,17 @@ public sealed class HfTokenizer
         }
 
         return new string(chars);
+    }
+
+    private sealed class EncodeScratch
+    {
+        // A huge document's lists are dropped after it rather than kept for the thread's lifetime.
+        public const int MaxCapacity = 1 << 20;
+
+        public List<(int Start, int Length, int TokenId)> Segments { get; } = [];
+
+        public List<(int Offset, int Length)> Pieces { get; } = [];
+
+        public List<int> Ids { get; } = [];
     }
 }

@@ -16,7 +16,11 @@ namespace MoeQuant.Model.Tokenization;
 /// </remarks>
 internal sealed class SplitPreTokenizer
 {
+    // A huge document's scratch list is dropped rather than kept for the thread's lifetime.
+    private const int MaxScratchCapacity = 1 << 20;
     private static readonly char[] StandIns = BuildStandIns();
+    [ThreadStatic]
+    private static List<(int Offset, int Length)>? _scratch;
     private readonly Regex[] _patterns;
 
     public SplitPreTokenizer(IEnumerable<string> patterns)
@@ -27,14 +31,24 @@ internal sealed class SplitPreTokenizer
     /// <summary>The pieces of <paramref name="text"/> as (offset, length) in it, in order, covering all of it.</summary>
     public List<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text)
     {
+        var pieces = new List<(int Offset, int Length)>();
+        PreTokenize(text, pieces);
+        return pieces;
+    }
+
+    /// <summary>Replaces the content of <paramref name="output"/> by the pieces of <paramref name="text"/>.</summary>
+    public void PreTokenize(ReadOnlySpan<char> text, List<(int Offset, int Length)> output)
+    {
+        output.Clear();
         if (text.IsEmpty)
         {
-            return [];
+            return;
         }
 
         if (text.IndexOfAnyInRange('\uD800', '\uDFFF') < 0)
         {
-            return SplitAll(text, null);
+            SplitAll(text, null, output);
+            return;
         }
 
         var mapped = new char[text.Length];
@@ -57,13 +71,15 @@ internal sealed class SplitPreTokenizer
         }
 
         offsets[n] = text.Length;
-        return SplitAll(mapped.AsSpan(0, n), offsets);
+        SplitAll(mapped.AsSpan(0, n), offsets, output);
     }
 
-    private List<(int Offset, int Length)> SplitAll(ReadOnlySpan<char> text, int[]? offsets)
+    private void SplitAll(ReadOnlySpan<char> text, int[]? offsets, List<(int Offset, int Length)> output)
     {
-        var pieces = new List<(int Offset, int Length)> { (0, text.Length) };
-        var next = new List<(int Offset, int Length)>();
+        // Two lists swap roles per pattern; the second is this thread's scratch, so a document costs no list allocations.
+        var pieces = output;
+        var next = _scratch ??= [];
+        pieces.Add((0, text.Length));
         foreach (var pattern in _patterns)
         {
             next.Clear();
@@ -97,16 +113,25 @@ internal sealed class SplitPreTokenizer
             (pieces, next) = (next, pieces);
         }
 
-        if (offsets is not null)
+        if (!ReferenceEquals(pieces, output))
         {
-            for (var i = 0; i < pieces.Count; i++)
-            {
-                var (offset, length) = pieces[i];
-                pieces[i] = (offsets[offset], offsets[offset + length] - offsets[offset]);
-            }
+            output.Clear();
+            output.AddRange(pieces);
         }
 
-        return pieces;
+        if (_scratch.Capacity > MaxScratchCapacity)
+        {
+            _scratch = null;
+        }
+
+        if (offsets is not null)
+        {
+            for (var i = 0; i < output.Count; i++)
+            {
+                var (offset, length) = output[i];
+                output[i] = (offsets[offset], offsets[offset + length] - offsets[offset]);
+            }
+        }
     }
 
     private static char[] BuildStandIns()

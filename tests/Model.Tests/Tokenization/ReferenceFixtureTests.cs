@@ -5,7 +5,8 @@ namespace MoeQuant.Model.Tests.Tokenization;
 
 /// <summary>
 /// Parity with the fixtures that tools/fixtures/make_tokenizer_reference.py writes on a machine with HF tokenizers and
-/// transformers. Until the lead has run it and committed them, these tests report skipped.
+/// transformers (bench/device/tokenizer.sh runs it; tools/fixtures/README.md). Until they are committed, these tests
+/// report skipped.
 /// </summary>
 public class ReferenceFixtureTests
 {
@@ -70,7 +71,7 @@ public class ReferenceFixtureTests
     private static IEnumerable<(int Line, JsonElement Json)> ReadLines(string name)
     {
         var path = Fixtures.PathOf(name);
-        Skip.IfNot(File.Exists(path), $"{name} is not committed yet: the lead runs tools/fixtures/make_tokenizer_reference.py on the GPU machine");
+        Skip.IfNot(File.Exists(path), $"{name} is not committed yet: bench/device/tokenizer.sh makes it on the GPU machine (tools/fixtures/README.md)");
         var line = 0;
         foreach (var text in File.ReadLines(path))
         {
