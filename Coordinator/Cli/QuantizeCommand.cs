@@ -7,6 +7,7 @@ using MoeQuant.Coordinator.Evaluation;
 using MoeQuant.Coordinator.Hosting;
 using MoeQuant.Coordinator.Packing;
 using MoeQuant.Coordinator.Progress;
+using MoeQuant.Coordinator.Report;
 using MoeQuant.Model;
 using MoeQuant.Model.Export;
 
@@ -56,6 +57,7 @@ public static class QuantizeCommand
         Add<bool>("--resume", "Run:Resume", "Continue the run in --save-dir at its first unfinished layer");
         Add<bool>("--overwrite", "Run:Overwrite", "Start over in a --save-dir that holds other files or another run");
         Add<double>("--hessian-memory-gb", "Run:HessianMemoryGb", "GiB of fp32 Hessians one calibration wave may hold (default 8); larger layers run in several waves");
+        Add<bool>("--profile-phases", "Run:ProfilePhases", "Time the Hessian sums apart from the calibration forward in report/timings.json (synchronizes the device around every sum)");
         Add<bool>("--skip-eval", "Run:SkipEval", "No held-out perplexity before and after (measured for the built-in model only)");
         Add<string>("--export-format", "Run:ExportFormat", "compressed-tensors or gptq-v1 (default compressed-tensors)");
         var config = new Option<string[]>("--config")
@@ -97,6 +99,7 @@ public static class QuantizeCommand
         output.WriteLine(setup.StartLayer > 0
             ? $"resuming at layer {setup.StartLayer} of {setup.Workload.Shape.Layers} on {setup.Executors.Count} device(s)"
             : $"quantizing {setup.Model.Name}: {setup.Workload.Shape.Layers} layers on {setup.Executors.Count} device(s)");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await host.StartAsync(cancellation).ConfigureAwait(false);
         var outcome = host.Services.GetRequiredService<RunCompletion>().Outcome;
         var display = live
@@ -112,14 +115,20 @@ public static class QuantizeCommand
         }
 
         var result = await outcome.ConfigureAwait(false);
+        var runSeconds = clock.Elapsed.TotalSeconds;
+        var progress = host.Services.GetRequiredService<RunProgress>();
         if (!result.Succeeded)
         {
+            RunTimings.Write(setup.Layout, progress, setup.Executors, setup.Workload, runSeconds, exportSeconds: null);
             parseResult.InvocationConfiguration.Error.WriteLine($"error: {result.Message}; finished layers are kept: run again with --resume to continue");
             return RunFailedExitCode;
         }
 
         output.WriteLine($"done: {result.Message}; quantized state in {setup.Layout.LayersDir}");
+        clock.Restart();
         var checkpoint = Export(factory, setup, output);
+        RunTimings.Write(setup.Layout, progress, setup.Executors, setup.Workload, runSeconds, clock.Elapsed.TotalSeconds);
+        output.WriteLine($"timings: {Path.Combine(setup.Layout.ReportDir, "timings.json")}");
         output.WriteLine($"quality report: {Path.Combine(setup.Layout.ReportDir, "summary.md")}");
         if (checkpoint is { Format: ExportFormat.CompressedTensors } && setup.Settings.Model.Path is not { Length: > 0 } && !setup.Settings.Run.SkipEval)
         {

@@ -104,6 +104,10 @@ public sealed record RunOptions
     [Range(1e-6, 1e6, ErrorMessage = "MoeQuant:Run:HessianMemoryGb (--hessian-memory-gb) must be between 1e-6 and 1e6 GiB")]
     public double HessianMemoryGb { get; init; } = 8;
 
+    /// <summary><c>--profile-phases</c>: time the Hessian sums apart from the calibration forward in
+    /// <c>report/timings.json</c> (synchronizes the device around every sum).</summary>
+    public bool ProfilePhases { get; init; }
+
     /// <summary>Tries of one layer (a lost device or failed actor makes a new try) before the run stops.</summary>
     [Range(1, 100, ErrorMessage = "MoeQuant:Run:MaxLayerAttempts must be between 1 and 100")]
     public int MaxLayerAttempts { get; init; } = 4;

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using MoeQuant.GpuNode.Durability;
 using MoeQuant.GpuNode.Execution;
 using MoeQuant.GpuNode.Workload;
+using MoeQuant.GpuNode.Workload.Torch;
 using MoeQuant.Kernels.Cuda;
 
 namespace MoeQuant.Coordinator.Hosting;
@@ -52,7 +53,7 @@ public sealed class RunSetup : IDisposable
         // The workload is built before save_dir is touched, so that a run that cannot start leaves nothing behind.
         var workload = factory.Create(settings, layout);
         var start = RunDirectory.Prepare(layout, RunDirectory.Fingerprint(settings, model), settings.Run);
-        var executors = start >= workload.Shape.Layers ? [] : devices.Select(d => (IGpuExecutor)new DeviceThreadExecutor(d)).ToList();
+        var executors = start >= workload.Shape.Layers ? [] : devices.Select(d => (IGpuExecutor)new DeviceThreadExecutor(d, Probe(d))).ToList();
         return new RunSetup(settings, Value<ClusterSettings>(services), model, layout, workload, executors, start);
     }
 
@@ -64,6 +65,19 @@ public sealed class RunSetup : IDisposable
         }
 
         (Workload as IDisposable)?.Dispose();
+    }
+
+    // cuda:N or cuda:N/k (a logical share of GPU N): synchronize and read memory after every job, for the timings.
+    private static DeviceProbe? Probe(string device)
+    {
+        if (!device.StartsWith("cuda:", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var torchDevice = TorchDevices.Of(device);
+        var ordinal = torchDevice.index;
+        return new DeviceProbe(() => TorchSharp.torch.cuda.synchronize(torchDevice), () => CudaDriver.UsedBytes(ordinal));
     }
 
     private static T Value<T>(IServiceProvider services)

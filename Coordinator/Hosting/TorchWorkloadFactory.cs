@@ -58,7 +58,8 @@ internal sealed class TorchWorkloadFactory : IWorkloadFactory
                 gptq,
                 settings.Gptq.QuantizeOnlyExperts,
                 settings.Gptq.TieGptqHandles,
-                settings.Calibration.OffloadActivations),
+                settings.Calibration.OffloadActivations,
+                settings.Run.ProfilePhases),
             layout);
     }
 

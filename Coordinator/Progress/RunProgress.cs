@@ -34,7 +34,11 @@ public sealed partial class RunProgress(int layers, int startLayer, long tokensP
     private readonly ILogger _log = log ?? NullLogger.Instance;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly Lock _lock = new();
+    private readonly Dictionary<(int Layer, LayerPhase Phase), double> _phaseSeconds = [];
+    private readonly Dictionary<int, double> _layerSeconds = [];
     private ProgressSnapshot _now = new(startLayer, layers, LayerPhase.Waiting, 0, 0, 0, 0, null);
+    private (int Layer, LayerPhase Phase, TimeSpan Start)? _open;
+    private (int Layer, TimeSpan Start)? _layerStart;
 
     public ProgressSnapshot Now
     {
@@ -49,6 +53,7 @@ public sealed partial class RunProgress(int layers, int startLayer, long tokensP
 
     public void Phase(int layer, LayerPhase phase, int units, int devices)
     {
+        Clock(layer, phase);
         Update(s => s with { Layer = layer, Phase = phase, Units = units, Devices = devices, UnitsDone = phase < LayerPhase.Quantizing ? 0 : s.UnitsDone });
         if (phase != LayerPhase.Finished)
         {
@@ -63,10 +68,46 @@ public sealed partial class RunProgress(int layers, int startLayer, long tokensP
     {
         var done = layer + 1 - startLayer;
         var elapsed = _clock.Elapsed;
+        lock (_lock)
+        {
+            if (_layerStart is { } start && start.Layer == layer)
+            {
+                _layerSeconds[layer] = (elapsed - start.Start).TotalSeconds;
+            }
+        }
+
         var perLayer = elapsed / done;
         var eta = perLayer * (layers - layer - 1);
         Update(s => s with { TokensPerSecond = tokensPerLayer * done / elapsed.TotalSeconds, Eta = eta });
         LogLayerDone(_log, layer + 1, layers, tokensPerLayer * done / elapsed.TotalSeconds, elapsed.TotalSeconds, eta.TotalSeconds);
+    }
+
+    /// <summary>Wall seconds of every layer done in this process (from its first plan to its commit, re-plans
+    /// included), and of each coordinator phase of it, summed over its waves.</summary>
+    public (IReadOnlyDictionary<int, double> Layers, IReadOnlyDictionary<(int Layer, LayerPhase Phase), double> Phases) Timings()
+    {
+        lock (_lock)
+        {
+            return (new Dictionary<int, double>(_layerSeconds), new Dictionary<(int, LayerPhase), double>(_phaseSeconds));
+        }
+    }
+
+    private void Clock(int layer, LayerPhase phase)
+    {
+        var now = _clock.Elapsed;
+        lock (_lock)
+        {
+            if (_open is { } open)
+            {
+                _phaseSeconds[(open.Layer, open.Phase)] = _phaseSeconds.GetValueOrDefault((open.Layer, open.Phase)) + (now - open.Start).TotalSeconds;
+            }
+
+            _open = phase == LayerPhase.Finished ? null : (layer, phase, now);
+            if (phase == LayerPhase.Planning && _layerStart?.Layer != layer)
+            {
+                _layerStart = (layer, now);
+            }
+        }
     }
 
     private void Update(Func<ProgressSnapshot, ProgressSnapshot> change)

@@ -1,21 +1,36 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 
 namespace MoeQuant.GpuNode.Execution;
 
-/// <summary>Runs jobs one at a time, in submission order, on a dedicated thread that lives as long as the executor.</summary>
+/// <summary>What an executor asks of a GPU after each job, so that a job's time includes its kernels and the memory
+/// peak is seen.</summary>
+/// <param name="Synchronize">Waits for the device's work.</param>
+/// <param name="UsedBytes">Device memory in use.</param>
+public sealed record DeviceProbe(Action Synchronize, Func<long> UsedBytes);
+
+/// <summary>Runs jobs one at a time, in submission order, on a dedicated thread that lives as long as the executor, and
+/// times them (<see cref="Stats"/>).</summary>
 public sealed class DeviceThreadExecutor : IGpuExecutor
 {
     private readonly BlockingCollection<Action> _jobs = new();
     private readonly Thread _thread;
+    private readonly DeviceProbe? _probe;
 
-    public DeviceThreadExecutor(string device)
+    /// <param name="device">The device's local name.</param>
+    /// <param name="probe">For a GPU: synchronize and read memory after every job; null on the CPU.</param>
+    public DeviceThreadExecutor(string device, DeviceProbe? probe = null)
     {
         Device = device;
+        _probe = probe;
         _thread = new Thread(Loop) { IsBackground = true, Name = $"moequant-{device}" };
         _thread.Start();
     }
 
     public string Device { get; }
+
+    /// <summary>Busy time by layer and job kind, and memory peaks.</summary>
+    public JobStats Stats { get; } = new();
 
     public Task<T> RunAsync<T>(GpuJob job, Func<T> work)
     {
@@ -25,9 +40,13 @@ public sealed class DeviceThreadExecutor : IGpuExecutor
         {
             _jobs.Add(() =>
             {
+                var clock = Stopwatch.StartNew();
                 try
                 {
-                    done.SetResult(work());
+                    var result = work();
+                    _probe?.Synchronize();
+                    Stats.Record(job, clock.Elapsed, _probe?.UsedBytes());
+                    done.SetResult(result);
                 }
                 catch (Exception e)
                 {

@@ -34,7 +34,8 @@ public interface ILayerWorkload
     /// <summary>GPTQ for a batch of units (one result per request, in order); many units may share one launch.</summary>
     IReadOnlyList<IQuantizedUnit> Quantize(ILayerWeights weights, IReadOnlyList<QuantizeRequest> batch);
 
-    /// <summary>Writes a unit's quantized state file (temp name, fsync, rename) and returns its SHA-256 (hex).</summary>
+    /// <summary>Writes a unit's quantized state file (temp name, fsync, rename) and returns its SHA-256 (hex); what only
+    /// the state file needed is freed then, and the rest may leave the device.</summary>
     string WriteUnit(IQuantizedUnit unit);
 
     /// <summary>Runs one shard through the block with the quantized weights (units missing from

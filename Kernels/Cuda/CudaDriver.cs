@@ -70,6 +70,16 @@ public static class CudaDriver
         return new CudaDeviceInfo(ordinal, name, major, minor, sms, free, total);
     }
 
+    /// <summary>Memory in use on device <paramref name="ordinal"/> (total − free: every process, caching reserves
+    /// included).</summary>
+    public static long UsedBytes(int ordinal)
+    {
+        EnsureAvailable();
+        Check(NativeMethods.cuDeviceGet(out var device, ordinal), "cuDeviceGet");
+        var (free, total) = MemoryInfo(device);
+        return total - free;
+    }
+
     // Free memory is a per-context query: borrow the primary context (the one libtorch also uses) for the call.
     private static (long Free, long Total) MemoryInfo(int device)
     {

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Diagnostics;
 using MoeQuant.GpuNode.Durability;
 using MoeQuant.Kernels.Gptq;
 using MoeQuant.Kernels.Tensors;
@@ -17,7 +19,7 @@ namespace MoeQuant.GpuNode.Workload.Torch;
 /// depends only on the run's options and inputs, never on which device or thread computed it (shards are fixed by the
 /// options; Hessian parts are summed in shard order by the pipeline).
 /// </summary>
-public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
+public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDisposable
 {
     private readonly TorchWorkloadOptions _options;
     private readonly RunLayout _layout;
@@ -26,7 +28,9 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
     private readonly ImmutableArray<ImmutableDictionary<string, IReadOnlyList<string>>> _unitLinears;
     private readonly ImmutableArray<ImmutableDictionary<string, int?>> _unitExperts;
     private readonly Lazy<Tensor> _embedding;
-    private long _bytesBetweenDevices;
+    private readonly ConcurrentDictionary<(int Layer, string Device), double> _hessianSeconds = new();
+    private readonly ConcurrentDictionary<int, long> _hessianBytes = new();
+    private readonly ConcurrentDictionary<int, long> _weightBytes = new();
 
     /// <summary>Opens the checkpoint and plans the shards and units.</summary>
     public TorchLayerWorkload(TorchWorkloadOptions options, RunLayout layout)
@@ -54,6 +58,7 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
     public IReadOnlyDictionary<string, IReadOnlyList<string>> LinearsOf(int layer) => _unitLinears[layer];
 
     public ILayerWeights LoadLayer(string device, int layer) => new TorchLayerWeights(
+        device,
         DecoderLayerWeights.Load(_options.Config, layer, new CheckpointWeightSource(_checkpoint), TorchDevices.Of(device), _options.DType));
 
     public IActivations ReadInput(string device, int layer, int shard)
@@ -70,12 +75,15 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
 
     public IReadOnlyList<UnitCalibration> Calibrate(ILayerWeights weights, IActivations input, IReadOnlySet<UnitId> units)
     {
-        var layer = ((TorchLayerWeights)weights).Weights;
+        var held = (TorchLayerWeights)weights;
+        var layer = held.Weights;
         var wave = Shape.Units[layer.Layer].Where(units.Contains).ToList();
         var wanted = wave.Select(u => u.Module).ToHashSet(StringComparer.Ordinal);
         var sums = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var tokens = wanted.ToDictionary(u => u, _ => 0L, StringComparer.Ordinal);
         var experts = wave.Select(u => _unitExperts[layer.Layer][u.Module]).OfType<int>().ToHashSet();
+        var clock = new Stopwatch();
+        var hessianSeconds = 0.0;
         var capture = new LayerCapture(Experts: experts, OnLinearInput: c =>
         {
             if (!wanted.Contains(c.InputGroup) || c.Tokens == 0)
@@ -88,7 +96,19 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
                 sums[c.InputGroup] = sum = zeros([c.Activations.shape[1], c.Activations.shape[1]], ScalarType.Float32, layer.Device).DetachFromDisposeScope();
             }
 
-            HessianSum.Add(sum, c.Activations);
+            if (_options.ProfilePhases)
+            {
+                Synchronize(layer.Device);
+                clock.Restart();
+                HessianSum.Add(sum, c.Activations);
+                Synchronize(layer.Device);
+                hessianSeconds += clock.Elapsed.TotalSeconds;
+            }
+            else
+            {
+                HessianSum.Add(sum, c.Activations);
+            }
+
             tokens[c.InputGroup] += c.Tokens;
         });
 
@@ -98,7 +118,12 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
             DecoderLayer.Run(layer, sample.to(layer.Device), Positions(sample), capture);
         }
 
-        return [.. wave.Select(u => new UnitCalibration(u, sums.TryGetValue(u.Module, out var sum) ? new TorchHessian(sum) : null, tokens[u.Module]))];
+        if (_options.ProfilePhases)
+        {
+            _hessianSeconds.AddOrUpdate((layer.Layer, held.Device), hessianSeconds, (_, s) => s + hessianSeconds);
+        }
+
+        return [.. wave.Select(u => new UnitCalibration(u, sums.TryGetValue(u.Module, out var sum) ? new TorchHessian(sum, layer.Layer) : null, tokens[u.Module]))];
     }
 
     public IHessian Accumulate(string device, IHessian? sum, IHessian part)
@@ -115,12 +140,12 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
         {
             if (!local)
             {
-                Interlocked.Add(ref _bytesBetweenDevices, add.NumberOfElements * add.ElementSize);
+                _hessianBytes.AddOrUpdate(((TorchHessian)part).Layer, add.NumberOfElements * add.ElementSize, (_, b) => b + (add.NumberOfElements * add.ElementSize));
             }
 
             if (sum is null)
             {
-                return new TorchHessian(add.to(target, copy: true));
+                return new TorchHessian(add.to(target, copy: true), ((TorchHessian)part).Layer);
             }
 
             var total = ((TorchHessian)sum).Sum;
@@ -130,8 +155,10 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
         }
     }
 
-    /// <summary>Bytes of partial Hessians this process has copied from one device to another.</summary>
-    public long BytesBetweenDevices => Interlocked.Read(ref _bytesBetweenDevices);
+    public WorkloadCounters Counters => new(
+        _hessianSeconds.ToDictionary(),
+        _hessianBytes.ToDictionary(),
+        _weightBytes.ToDictionary());
 
     public IReadOnlyList<IQuantizedUnit> Quantize(ILayerWeights weights, IReadOnlyList<QuantizeRequest> batch) =>
         QuantizeBatch(((TorchLayerWeights)weights).Weights, batch);
@@ -139,7 +166,7 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
     public string WriteUnit(IQuantizedUnit unit)
     {
         var quantized = (TorchQuantizedUnit)unit;
-        var linears = quantized.Linears.Select(l => new QuantizedLinear(
+        var linears = quantized.Results.Select(l => new QuantizedLinear(
             $"model.layers.{unit.Unit.Layer}.{l.Name}",
             l.Result.Codes.cpu(),
             l.Result.Scales.cpu(),
@@ -153,6 +180,7 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
         {
             var path = _layout.UnitFile(unit.Unit);
             UnitStateFile.Write(path, linears);
+            quantized.Park();
             return AtomicFile.Sha256Of(path);
         }
         finally
@@ -163,12 +191,17 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
 
     public IActivations ForwardQuantized(ILayerWeights weights, IActivations input, IReadOnlyDictionary<UnitId, IQuantizedUnit> quantized)
     {
-        var layer = ((TorchLayerWeights)weights).Weights;
-        foreach (var unit in quantized.Values.Cast<TorchQuantizedUnit>())
+        var held = (TorchLayerWeights)weights;
+        var layer = held.Weights;
+        foreach (var unit in quantized.Values.Cast<TorchQuantizedUnit>().Where(u => held.Replaced.Add(u.Unit)))
         {
-            foreach (var (name, result) in unit.Linears)
+            foreach (var (name, weight) in unit.Weights)
             {
-                layer.ReplaceWeight(name, result.Dequantized);
+                layer.ReplaceWeight(name, weight);
+                if (!TorchDevices.Same(weight.device, layer.Device))
+                {
+                    _weightBytes.AddOrUpdate(layer.Layer, weight.NumberOfElements * weight.ElementSize, (_, b) => b + (weight.NumberOfElements * weight.ElementSize));
+                }
             }
         }
 
@@ -285,6 +318,14 @@ public sealed class TorchLayerWorkload : ILayerWorkload, IDisposable
         using var index = tensor(ids.Select(i => (long)i).ToArray(), ScalarType.Int64);
         using var rows = _embedding.Value.index_select(0, index);
         return rows.unsqueeze(0).to(device);
+    }
+
+    private static void Synchronize(Device device)
+    {
+        if (device.type == TorchSharp.DeviceType.CUDA)
+        {
+            cuda.synchronize(device);
+        }
     }
 
     private static Tensor Positions(Tensor sample) => arange(sample.shape[1], ScalarType.Int64);

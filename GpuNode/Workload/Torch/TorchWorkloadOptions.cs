@@ -15,6 +15,8 @@ namespace MoeQuant.GpuNode.Workload.Torch;
 /// <param name="QuantizeOnlyExperts">Quantize only routed experts (MoE-Quant's <c>--quantize_only_experts</c>).</param>
 /// <param name="TieGptqHandles">Quantize the linears of one unit with one act-order permutation and factorization.</param>
 /// <param name="OffloadActivations">Keep shards' activations in host memory between steps.</param>
+/// <param name="ProfilePhases">Time the Hessian sums apart from the calibration forward (synchronizes the device around
+/// every sum, which costs a little overlap).</param>
 public sealed record TorchWorkloadOptions(
     DeepseekV3Config Config,
     string CheckpointFolder,
@@ -24,4 +26,5 @@ public sealed record TorchWorkloadOptions(
     GptqOptions Gptq,
     bool QuantizeOnlyExperts,
     bool TieGptqHandles,
-    bool OffloadActivations);
+    bool OffloadActivations,
+    bool ProfilePhases);
