@@ -25,19 +25,40 @@ public static class BenchCommand
         var problems = new Option<string>("--problems") { Description = "Weights and Hessians written by tools/bench/moequant_reference_gptq.py" };
         var baseline = new Option<string>("--moe-quant") { Description = "MoE-Quant's results (JSON Lines) from the same script" };
         var experts = new Option<int?>("--batch") { Description = "Instead: Gptq.QuantizeBatch on this many synthetic DeepSeek-V3 experts vs the single path" };
-        var versus = new Command("gptq", "GPTQ engine vs MoE-Quant on the same weights and Hessians, or (--batch N) batched vs single path") { problems, baseline, experts };
+        var stages = new Option<bool>("--stages") { Description = "With --batch: also time every stage of each batched call (device synchronized between stages), recorded as gptq-batch-stages" };
+        var config = new Option<string?>("--config") { Description = "With --batch: only this configuration (default+absmax or activation+mse)" };
+        var profile = new Option<string?>("--profile") { Description = "With --batch: instead run one batched expert inside a profiler range for ncu --profile-from-start off: all (every launch) or sampled (some stage entries)" };
+        var versus = new Command("gptq", "GPTQ engine vs MoE-Quant on the same weights and Hessians, or (--batch N) batched vs single path") { problems, baseline, experts, stages, config, profile };
         versus.Validators.Add(result =>
         {
             if (result.GetValue(experts) is null && (result.GetValue(problems) is null || result.GetValue(baseline) is null))
             {
                 result.AddError("bench gptq needs --problems and --moe-quant, or --batch N");
             }
+
+            if (result.GetValue(config) is { } name && !GptqBatchBenchmark.Configs.ContainsKey(name))
+            {
+                result.AddError($"--config must be one of {string.Join(", ", GptqBatchBenchmark.Configs.Keys)}, not {name}");
+            }
+
+            if (result.GetValue(profile) is { } mode && mode is not ("all" or "sampled"))
+            {
+                result.AddError($"--profile must be all or sampled, not {mode}");
+            }
         });
         versus.SetAction(parseResult =>
         {
             if (parseResult.GetValue(experts) is { } count)
             {
-                GptqBatchBenchmark.Run(Recorder(parseResult, output), parseResult.GetValue(device), count);
+                var recorder = Recorder(parseResult, output);
+                var cuda = new TorchSharp.torch.Device(TorchSharp.DeviceType.CUDA, parseResult.GetValue(device));
+                if (parseResult.GetValue(profile) is { } mode)
+                {
+                    GptqBatchProfile.Run(recorder, cuda, count, GptqBatchBenchmark.DeepSeekV3, parseResult.GetValue(config) ?? "default+absmax", sampled: mode == "sampled");
+                    return;
+                }
+
+                GptqBatchBenchmark.Run(recorder, parseResult.GetValue(device), count, parseResult.GetValue(stages), parseResult.GetValue(config));
                 return;
             }
 

@@ -17,35 +17,58 @@ internal static class GptqBatchBenchmark
     private const int GroupSize = 128;
     private const double RelDamp = 0.1;
 
+    /// <summary>The two configurations measured, by name.</summary>
+    internal static readonly IReadOnlyDictionary<string, (QuantizationOrder Order, ScaleSearch Scale)> Configs = new Dictionary<string, (QuantizationOrder, ScaleSearch)>
+    {
+        ["default+absmax"] = (QuantizationOrder.Default, ScaleSearch.AbsMax),
+        ["activation+mse"] = (QuantizationOrder.Activation, ScaleSearch.Mse),
+    };
+
     /// <summary>Measures on a CUDA device at DeepSeek-V3's expert shapes (hidden 7168, intermediate 2048, 8192 tokens).</summary>
-    public static void Run(BenchRecorder recorder, int device, int batch) =>
-        Run(recorder, new Device(DeviceType.CUDA, device), batch, new ExpertShape(7168, 2048, 8192));
+    public static void Run(BenchRecorder recorder, int device, int batch, bool stages = false, string? config = null) =>
+        Run(recorder, new Device(DeviceType.CUDA, device), batch, DeepSeekV3, stages, config);
+
+    /// <summary>DeepSeek-V3's routed expert: hidden 7168, intermediate 2048, Hessians of 8192 tokens.</summary>
+    internal static ExpertShape DeepSeekV3 { get; } = new(7168, 2048, 8192);
 
     /// <summary>The same on any device and expert shape (tests run it on the CPU at a small one).</summary>
-    internal static void Run(BenchRecorder recorder, Device cuda, int batch, ExpertShape shape)
+    /// <param name="recorder">Where results go.</param>
+    /// <param name="cuda">The device.</param>
+    /// <param name="batch">Experts per batched call.</param>
+    /// <param name="shape">Expert shape.</param>
+    /// <param name="stages">Also time every stage of each batched call (GptqStageTimer), recorded as gptq-batch-stages.</param>
+    /// <param name="config">Only this configuration (a key of <see cref="Configs"/>); null: both.</param>
+    internal static void Run(BenchRecorder recorder, Device cuda, int batch, ExpertShape shape, bool stages = false, string? config = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
         backends.cuda.matmul.allow_tf32 = false;
         var experts = Enumerable.Range(0, batch).Select(e => Expert.Create(cuda, e, shape)).ToList();
         try
         {
+            // One budget for every call, measured before the first: libtorch's cached blocks make later readings smaller.
+            var settings = Budget(cuda);
             MseSearch(recorder, cuda, experts[0].Gate.Weight);
-            foreach (var (order, scale) in new[] { (QuantizationOrder.Default, ScaleSearch.AbsMax), (QuantizationOrder.Activation, ScaleSearch.Mse) })
+            foreach (var (name, (order, scale)) in Configs.Where(c => config is null || c.Key == config))
             {
                 var options = new GptqOptions { GroupSize = GroupSize, RelDamp = RelDamp, Order = order, Scale = scale };
-                var name = $"{(order == QuantizationOrder.Activation ? "activation" : "default")}+{(scale == ScaleSearch.Mse ? "mse" : "absmax")}";
-                Measure(recorder, cuda, name, "gate_proj", shape.Tokens, options, [.. experts.Select(x => new GptqBatchItem(x.GateUpHessian, [x.Gate]))]);
-                var gateUp = Measure(recorder, cuda, name, "gate_proj+up_proj (tied)", shape.Tokens, options, [.. experts.Select(x => new GptqBatchItem(x.GateUpHessian, [x.Gate, x.Up]))]);
-                var down = Measure(recorder, cuda, name, "down_proj", shape.Tokens, options, [.. experts.Select(x => new GptqBatchItem(x.DownHessian, [x.Down]))]);
+                var run = new MeasureRun(recorder, cuda, name, shape.Tokens, options, settings, stages);
+                Measure(run, "gate_proj", [.. experts.Select(x => new GptqBatchItem(x.GateUpHessian, [x.Gate]))]);
+                var gateUp = Measure(run, "gate_proj+up_proj (tied)", [.. experts.Select(x => new GptqBatchItem(x.GateUpHessian, [x.Gate, x.Up]))]);
+                var down = Measure(run, "down_proj", [.. experts.Select(x => new GptqBatchItem(x.DownHessian, [x.Down]))]);
+                var expertInputs = new { batch, config = name, tokens = shape.Tokens, hidden = shape.Hidden, intermediate = shape.Intermediate, bits = options.Bits, groupSize = GroupSize, relDamp = RelDamp, expert = "gate_proj+up_proj tied to one Hessian, plus down_proj", baseline = "single path (Gptq.QuantizeTied per item), same inputs, same run" };
                 recorder.Record(
                     "gptq-batch-expert",
-                    new { batch, config = name, tokens = shape.Tokens, hidden = shape.Hidden, intermediate = shape.Intermediate, bits = options.Bits, groupSize = GroupSize, relDamp = RelDamp, expert = "gate_proj+up_proj tied to one Hessian, plus down_proj", baseline = "single path (Gptq.QuantizeTied per item), same inputs, same run" },
+                    expertInputs,
                     new
                     {
                         batchMsPerExpert = gateUp.BatchMsPerItem + down.BatchMsPerItem,
                         singleMsPerExpert = gateUp.SingleMsPerItem + down.SingleMsPerItem,
                         speedup = (gateUp.SingleMsPerItem + down.SingleMsPerItem) / (gateUp.BatchMsPerItem + down.BatchMsPerItem),
                     });
+                if (stages)
+                {
+                    GptqBatchStages.RecordExpert(recorder, expertInputs, gateUp.Stages!, down.Stages!);
+                }
             }
         }
         finally
@@ -54,18 +77,30 @@ internal static class GptqBatchBenchmark
         }
     }
 
+    /// <summary>The workspace budget for every batched call: 85% of the free device memory now; none on the CPU.</summary>
+    internal static GptqBatchSettings Budget(Device device) => device.type == DeviceType.CUDA
+        ? new GptqBatchSettings { WorkspaceBytes = GptqBatchWorkspace.BudgetFromFreeMemory(device.index < 0 ? 0 : device.index) }
+        : GptqBatchSettings.Default;
+
+    /// <summary>The options of a named configuration.</summary>
+    internal static GptqOptions Options(string config) =>
+        new() { GroupSize = GroupSize, RelDamp = RelDamp, Order = Configs[config].Order, Scale = Configs[config].Scale };
+
     /// <summary>An expert's sizes: gate/up are (intermediate, hidden), down (hidden, intermediate); Hessians from this many tokens.</summary>
     internal sealed record ExpertShape(int Hidden, int Intermediate, int Tokens);
 
-    private sealed record Timing(double BatchMsPerItem, double SingleMsPerItem);
+    private sealed record Timing(double BatchMsPerItem, double SingleMsPerItem, GptqBatchStages.Breakdown? Stages);
 
-    private static Timing Measure(BenchRecorder recorder, Device cuda, string config, string what, int tokens, GptqOptions options, List<GptqBatchItem> items)
+    private sealed record MeasureRun(BenchRecorder Recorder, Device Device, string Config, int Tokens, GptqOptions Options, GptqBatchSettings Settings, bool Stages);
+
+    private static Timing Measure(MeasureRun run, string what, List<GptqBatchItem> items)
     {
+        var (recorder, cuda, config, tokens, options, settings) = (run.Recorder, run.Device, run.Config, run.Tokens, run.Options, run.Settings);
         IReadOnlyList<IReadOnlyList<QuantResult>>? batched = null;
         var batchMs = DeviceTimer.MedianMilliseconds(cuda, () =>
         {
             Dispose(batched);
-            batched = Gptq.QuantizeBatch(items, options);
+            batched = Gptq.QuantizeBatch(items, options, settings);
         }, warmup: 1, repetitions: 2);
 
         IReadOnlyList<IReadOnlyList<QuantResult>>? single = null;
@@ -80,7 +115,9 @@ internal static class GptqBatchBenchmark
         var maxCodeDifference = 0;
         foreach (var (b, s) in pairs)
         {
-            using var difference = (b.Codes.to_type(ScalarType.Int32) - s.Codes.to_type(ScalarType.Int32)).abs_();
+            // The comparison's temporaries (three int32 copies per matrix) are freed here, not by finalizers long after.
+            using var compare = NewDisposeScope();
+            var difference = (b.Codes.to_type(ScalarType.Int32) - s.Codes.to_type(ScalarType.Int32)).abs_();
             differing += difference.gt(0).sum().item<long>();
             total += difference.numel();
             maxCodeDifference = Math.Max(maxCodeDifference, difference.max().item<int>());
@@ -123,7 +160,8 @@ internal static class GptqBatchBenchmark
             });
         Dispose(batched);
         Dispose(single);
-        return new Timing(batchMs / items.Count, singleMs / items.Count);
+        var stages = run.Stages ? GptqBatchStages.Measure(recorder, cuda, items, options, settings, batchMs, new { matrices = what, rows = weight.shape[0], columns = weight.shape[1], batch = items.Count, matricesPerItem = items[0].Weights.Count, config, tokens, bits = options.Bits, groupSize = GroupSize, relDamp = RelDamp }) : null;
+        return new Timing(batchMs / items.Count, singleMs / items.Count, stages);
     }
 
     // The fused MSE scale search beside its tensor reference on one weight: time and agreement.
@@ -156,8 +194,8 @@ internal static class GptqBatchBenchmark
         }
     }
 
-    // One routed expert: gate and up (2048×7168) reading one input (Hessian 7168²), down (7168×2048) with its own.
-    private sealed class Expert : IDisposable
+    /// <summary>One routed expert: gate and up (2048×7168) reading one input (Hessian 7168²), down (7168×2048) with its own.</summary>
+    internal sealed class Expert : IDisposable
     {
         private Expert(GptqWeight gate, GptqWeight up, GptqWeight down, Hessian gateUp, Hessian downHessian)
         {

@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.Gptq;
 using MoeQuant.Kernels.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -35,8 +36,9 @@ public static class FusedGptqLoop
     /// <param name="blockSize">Columns per block, 1..128.</param>
     /// <param name="halfUp">true: floor(x + 0.5) (MoE-Quant); false: round half to even.</param>
     /// <param name="rounding">Model dtype rounding of dequantized values.</param>
+    /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>): the fused kernel of each block, then its lazy update; null: none.</param>
     /// <returns>(E, C, R) uint8 codes in processing order.</returns>
-    public static Tensor Run(Tensor wt, Tensor uhat, Tensor scale, Tensor zero, Tensor group, int bits, int blockSize, bool halfUp, Rounding rounding)
+    public static Tensor Run(Tensor wt, Tensor uhat, Tensor scale, Tensor zero, Tensor group, int bits, int blockSize, bool halfUp, Rounding rounding, Action<GptqStage>? stage = null)
     {
         var (matrices, columns, rows) = ((int)wt.shape[0], (int)wt.shape[1], (int)wt.shape[2]);
         var groups = (int)scale.shape[1];
@@ -70,6 +72,7 @@ public static class FusedGptqLoop
         {
             var width = Math.Min(blockSize, columns - start);
             var shared = sizeof(float) * (width * width + width * ThreadsPerBlock);
+            stage?.Invoke(GptqStage.ColumnLoop);
             kernel.Launch(
                 grid, (ThreadsPerBlock, 1u, 1u), shared,
                 KernelArgument.Of(wt), KernelArgument.Of(codes), KernelArgument.Of(error), KernelArgument.Of(uhat),
@@ -79,6 +82,7 @@ public static class FusedGptqLoop
             var end = start + width;
             if (end < columns)
             {
+                stage?.Invoke(GptqStage.LazyUpdate);
                 // 1) lazy update of every later column: Wt[end:] += Û[start:end, end:]ᵀ · D  (batched over matrices; one
                 //    product per tied weight position when F factors serve E = T·F matrices)
                 using var factor = uhat.narrow(1, start, width).narrow(2, end, columns - end).transpose(1, 2);

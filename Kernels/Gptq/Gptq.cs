@@ -135,6 +135,21 @@ public static class Gptq
     public static IReadOnlyList<IReadOnlyList<QuantResult>> QuantizeBatch(IReadOnlyList<GptqBatchItem> items, GptqOptions options) =>
         GptqBatch.Quantize(items, options);
 
+    /// <summary>
+    /// <see cref="QuantizeBatch(IReadOnlyList{GptqBatchItem}, GptqOptions)"/> with a workspace budget (the batch runs in
+    /// equal chunks whose estimated workspace fits, each chunk's results exactly those of a call with that chunk) and
+    /// stage announcements for timers and profilers. With <see cref="GptqBatchSettings.Default"/> it is that call.
+    /// </summary>
+    /// <param name="items">Units of one shape, on one device; not modified.</param>
+    /// <param name="options">Settings shared by every item.</param>
+    /// <param name="settings">How to run the batch.</param>
+    /// <returns>Per item, one result per weight in order; the caller owns and disposes them.</returns>
+    /// <exception cref="GptqInputException">Shapes, options or values (NaN/Inf) of an item are unusable, or items differ in shape.</exception>
+    /// <exception cref="HessianNotInvertibleException">An item's damping retries failed under <see cref="NonInvertiblePolicy.Fail"/> (no results are returned).</exception>
+    /// <exception cref="InsufficientCalibrationException">An item has too few tokens under <see cref="FewTokensPolicy.Fail"/> (thrown before any work).</exception>
+    public static IReadOnlyList<IReadOnlyList<QuantResult>> QuantizeBatch(IReadOnlyList<GptqBatchItem> items, GptqOptions options, GptqBatchSettings settings) =>
+        GptqBatch.Quantize(items, options, settings);
+
     private static QuantResult QuantizeOne(GptqWeight target, Context c, bool useGptq)
     {
         using var scope = NewDisposeScope();

@@ -10,7 +10,7 @@ namespace MoeQuant.Kernels.Gptq;
 public sealed record GptqBatchItem(Hessian Hessian, IReadOnlyList<GptqWeight> Weights);
 
 /// <summary>
-/// The engine behind <see cref="Gptq.QuantizeBatch"/>: the single path's steps (<see cref="Gptq.QuantizeTied"/>) on stacked
+/// The engine behind <see cref="Gptq.QuantizeBatch(IReadOnlyList{GptqBatchItem}, GptqOptions, GptqBatchSettings)"/>: the single path's steps (<see cref="Gptq.QuantizeTied"/>) on stacked
 /// tensors, so that E items cost one factorization launch per chunk, one scale fit per weight position, one fused loop
 /// per row count and one host synchronization, instead of E of each. Every step uses the single path's arithmetic
 /// element for element (the tests compare bits on the CPU). On the CPU, and on CUDA for blocks wider than the fused
@@ -18,26 +18,69 @@ public sealed record GptqBatchItem(Hessian Hessian, IReadOnlyList<GptqWeight> We
 /// </summary>
 internal static class GptqBatch
 {
-    // Stacked Hessians per factorization launch: 2^29 float32 (2 GiB), so C = 7168 goes 10 at a time and the
-    // factorization's temporaries (about 8× the stack) stay near 16 GiB; C = 2048 goes 128 at a time.
-    private const long FactorChunkElements = 1L << 29;
+    /// <summary>
+    /// Stacked Hessians per factorization launch: 2^29 float32 (2 GiB), so C = 7168 goes 10 at a time and the
+    /// factorization's temporaries (about 8× the stack) stay near 16 GiB; C = 2048 goes 128 at a time.
+    /// </summary>
+    internal const long FactorChunkElements = 1L << 29;
 
-    /// <summary>See <see cref="Gptq.QuantizeBatch"/>.</summary>
+    /// <summary>See <see cref="Gptq.QuantizeBatch(IReadOnlyList{GptqBatchItem}, GptqOptions, GptqBatchSettings)"/>.</summary>
     /// <param name="items">Units of one shape.</param>
     /// <param name="options">Settings.</param>
+    /// <param name="settings">Workspace budget and stage announcements; null: the defaults.</param>
     /// <param name="factorChunkElements">Stacked Hessian elements per factorization launch (tests make it small).</param>
-    public static IReadOnlyList<IReadOnlyList<QuantResult>> Quantize(IReadOnlyList<GptqBatchItem> items, GptqOptions options, long factorChunkElements = FactorChunkElements)
+    public static IReadOnlyList<IReadOnlyList<QuantResult>> Quantize(
+        IReadOnlyList<GptqBatchItem> items, GptqOptions options, GptqBatchSettings? settings = null, long factorChunkElements = FactorChunkElements)
     {
+        var stage = settings?.Stages;
+        stage?.Invoke(GptqStage.Validation);
         GptqValidation.CheckBatch(items, options);
+        var columns = items[0].Hessian.Columns;
+        var chunk = settings?.WorkspaceBytes is { } budget
+            ? GptqBatchWorkspace.ItemsPerChunk(items.Count, [.. items[0].Weights.Select(w => w.Weight.shape[0])], columns, options.GroupSize, budget, factorChunkElements)
+            : items.Count;
+        if (chunk >= items.Count)
+        {
+            return QuantizeChunk(items, options, stage, factorChunkElements);
+        }
+
+        // Every item's calibration class first, so a Fail policy still throws before any device work.
+        foreach (var item in items)
+        {
+            Gptq.Classify(GptqValidation.TiedName(item.Weights), item.Hessian.Tokens, options.MinTokens ?? columns, options.FewTokens);
+        }
+
+        var results = new List<IReadOnlyList<QuantResult>>(items.Count);
+        try
+        {
+            for (var start = 0; start < items.Count; start += chunk)
+            {
+                results.AddRange(QuantizeChunk([.. items.Skip(start).Take(chunk)], options, stage, factorChunkElements));
+            }
+
+            return results;
+        }
+        catch
+        {
+            results.SelectMany(r => r).ToList().ForEach(r => r.Dispose());
+            throw;
+        }
+    }
+
+    // One chunk of a batch (the whole batch unless a workspace budget split it), after validation.
+    private static List<IReadOnlyList<QuantResult>> QuantizeChunk(IReadOnlyList<GptqBatchItem> items, GptqOptions options, Action<GptqStage>? stage, long factorChunkElements)
+    {
         if (!options.StaticGroups)
         {
             // Dynamic groups refit each group's scale inside the column loop, on that matrix's error-updated columns:
             // nothing can be fitted up front or fused, so these items take the single path one by one.
+            stage?.Invoke(GptqStage.SinglePath);
             return Collect(items.Count, e => Gptq.QuantizeTied(items[e].Weights, items[e].Hessian, options));
         }
 
         var columns = items[0].Hessian.Columns;
         // 1) classification on the host: a Fail policy throws before any device work.
+        stage?.Invoke(GptqStage.DeadColumns);
         var classes = items
             .Select(i => Gptq.Classify(GptqValidation.TiedName(i.Weights), i.Hessian.Tokens, options.MinTokens ?? columns, options.FewTokens))
             .ToArray();
@@ -59,18 +102,19 @@ internal static class GptqBatch
             order = options.Order == QuantizationOrder.Activation
                 ? diagonals.masked_fill(deadGptq, 1).sort(1, descending: true, stable: true).Indices
                 : null;
-            (factors, factorOk) = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, factorChunkElements);
+            (factors, factorOk) = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, factorChunkElements, stage);
         }
 
         // 3) per weight position: stacked weights, static scales, round to nearest; then GPTQ's column loops.
-        var positions = Enumerable.Range(0, items[0].Weights.Count).Select(t => GptqBatchPosition.Prepare(items, t, dead, groupSize, spec)).ToArray();
+        var positions = Enumerable.Range(0, items[0].Weights.Count).Select(t => GptqBatchPosition.Prepare(items, t, dead, groupSize, spec, stage)).ToArray();
         if (gptq.Length > 0)
         {
             var block = options.BlockSize == 0 ? columns : Math.Min(options.BlockSize, columns);
-            GptqBatchPosition.RunLoops(positions, gptqIndex, order, factors!, groupSize, spec, block);
+            GptqBatchPosition.RunLoops(positions, gptqIndex, order, factors!, groupSize, spec, block, stage);
         }
 
         // 4) proxy losses with each item's undamped H in natural order, left on the device.
+        stage?.Invoke(GptqStage.ProxyLoss);
         var fast = device.type == DeviceType.CUDA;
         var gptqSlot = new int[items.Count];
         Array.Fill(gptqSlot, -1);
@@ -91,6 +135,7 @@ internal static class GptqBatch
         }
 
         // 5) the one host synchronization: factor success, dead-column counts and traces of every item.
+        stage?.Invoke(GptqStage.HostSync);
         var ok = ones(items.Count, ScalarType.Float64, device);
         if (factorOk is not null)
         {
@@ -103,13 +148,20 @@ internal static class GptqBatch
 
         // 6) results; an item whose factorization failed at the first damping takes the single path, whose retries
         //    (and NonInvertible policy) then decide, exactly as for a lone call.
+        stage?.Invoke(GptqStage.Outputs);
         return Collect(items.Count, e =>
         {
             var row = host.AsSpan(e * width, width).ToArray();
             if (row[0] == 0)
             {
-                return Gptq.QuantizeTied(items[e].Weights, items[e].Hessian, options);
+                stage?.Invoke(GptqStage.SinglePath);
+                var retried = Gptq.QuantizeTied(items[e].Weights, items[e].Hessian, options);
+                stage?.Invoke(GptqStage.Outputs);
+                return retried;
             }
+
+            // Each item's conversions are freed as soon as its results are made (the results are detached copies).
+            using var outputs = NewDisposeScope();
 
             var useGptq = gptqSlot[e] >= 0;
             var deadColumns = (int)row[1];
@@ -157,16 +209,14 @@ internal static class GptqBatch
     private static Tensor Keep(Tensor t) => t.contiguous().DetachFromDisposeScope();
 
     // Û of every GPTQ item in processing order, chunk by chunk, and whether each succeeded at the first damping.
-    private static (Tensor Factors, Tensor Ok) Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements)
+    private static (Tensor Factors, Tensor Ok) Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, Action<GptqStage>? stage)
     {
         var columns = hessians[0].Columns;
         // Equal chunks (32 Hessians of 7168 at most 10 per launch: 4 × 8, not 10 + 10 + 10 + 2).
-        var most = (int)Math.Clamp(chunkElements / ((long)columns * columns), 1, hessians.Length);
-        var launches = (hessians.Length + most - 1) / most;
-        var chunk = (hessians.Length + launches - 1) / launches;
+        var chunk = GptqBatchWorkspace.FactorChunk(hessians.Length, columns, chunkElements);
         if (chunk == hessians.Length)
         {
-            return FactorizeChunk(hessians, dead, order, relDamp);
+            return FactorizeChunk(hessians, dead, order, relDamp, stage);
         }
 
         var factors = empty(hessians.Length, columns, columns, ScalarType.Float32, hessians[0].Device);
@@ -175,7 +225,8 @@ internal static class GptqBatch
         {
             using var inner = NewDisposeScope();
             var count = Math.Min(chunk, hessians.Length - start);
-            var (factor, fine) = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp);
+            var (factor, fine) = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp, stage);
+            stage?.Invoke(GptqStage.Permutation);
             factors.narrow(0, start, count).copy_(factor);
             ok.narrow(0, start, count).copy_(fine);
         }
@@ -183,8 +234,9 @@ internal static class GptqBatch
         return (factors, ok);
     }
 
-    private static (Tensor Factors, Tensor Ok) FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp)
+    private static (Tensor Factors, Tensor Ok) FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, Action<GptqStage>? stage)
     {
+        stage?.Invoke(GptqStage.Permutation);
         using var scope = NewDisposeScope();
         var (count, columns) = (hessians.Length, (long)hessians[0].Columns);
         // As the single path: dead columns get diagonal 1 (their H row is zero), then H is permuted to processing order.
@@ -198,7 +250,7 @@ internal static class GptqBatch
             rows.Dispose();
         }
 
-        var (factor, ok) = HessianFactorization.FactorizeBatch(h, relDamp);
+        var (factor, ok) = HessianFactorization.FactorizeBatch(h, relDamp, stage);
         return (factor.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
     }
 

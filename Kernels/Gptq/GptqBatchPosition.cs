@@ -48,16 +48,26 @@ internal sealed class GptqBatchPosition
     public (Tensor Codes, Tensor Values) Of(int e, int slot) => slot >= 0 ? (Codes![slot], Values![slot]) : (RtnCodes[e], RtnValues[e]);
 
     /// <summary>Stacks position <paramref name="t"/> of every item and fits its static scales (single path: ColumnGroups.Static).</summary>
-    public static GptqBatchPosition Prepare(IReadOnlyList<GptqBatchItem> items, int t, Tensor dead, int groupSize, QuantizerSpec spec)
+    public static GptqBatchPosition Prepare(IReadOnlyList<GptqBatchItem> items, int t, Tensor dead, int groupSize, QuantizerSpec spec, Action<GptqStage>? stage = null)
     {
-        var weight = stack(items.Select(i => i.Weights[t].Weight.to_type(ScalarType.Float32)).ToArray());
+        stage?.Invoke(GptqStage.WeightStack);
+        var converted = items.Select(i => i.Weights[t].Weight.to_type(ScalarType.Float32)).ToArray();
+        var weight = stack(converted);
+        // The fp32 copies of bf16 weights are stacked: free them now rather than at the end of the call.
+        for (var e = 0; e < converted.Length; e++)
+        {
+            DisposeUnlessSame(converted[e], items[e].Weights[t].Weight);
+        }
+
         weight.masked_fill_(dead.unsqueeze(1), 0);
         var (count, rows, columns) = ((int)weight.shape[0], weight.shape[1], weight.shape[2]);
         var groups = columns / groupSize;
+        stage?.Invoke(GptqStage.ScaleSearch);
         var (scale, zero) = Fit(weight.view(count * rows, groups, groupSize), spec);
         var s = scale.view(count, rows, groups, 1);
         var z = zero.view(count, rows, groups, 1);
         // Broadcasting one scale over its group computes, element for element, what the single path's expanded scales do.
+        stage?.Invoke(GptqStage.RoundToNearest);
         var rtnCodes = GroupQuantizer.Quantize(weight.view(count, rows, groups, groupSize), s, z, spec);
         var rtnValues = GroupQuantizer.Dequantize(rtnCodes, s, z, spec);
         // Codes are small integers: uint8 holds them exactly in a quarter of the memory.
@@ -78,15 +88,22 @@ internal sealed class GptqBatchPosition
     /// <param name="groupSize">Columns per group.</param>
     /// <param name="spec">The quantizer.</param>
     /// <param name="block">Columns per lazy-update block.</param>
-    public static void RunLoops(GptqBatchPosition[] positions, Tensor gptqIndex, Tensor? order, Tensor factors, int groupSize, QuantizerSpec spec, int block)
+    /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
+    public static void RunLoops(GptqBatchPosition[] positions, Tensor gptqIndex, Tensor? order, Tensor factors, int groupSize, QuantizerSpec spec, int block, Action<GptqStage>? stage = null)
     {
+        stage?.Invoke(GptqStage.LoopSetup);
         var (count, columns) = (gptqIndex.shape[0], factors.shape[1]);
         var device = factors.device;
-        // The loop works on Wᵀ in processing order: each GPTQ column is a contiguous row.
+        // The loop works on Wᵀ in processing order: each GPTQ column is a contiguous row. The selected copy is freed
+        // once permuted (it would otherwise live to the end of the call).
         var working = positions.Select(p =>
         {
-            var wt = p.Weight.index_select(0, gptqIndex).transpose(1, 2);
-            return order is null ? wt.contiguous() : wt.gather(1, order.unsqueeze(2).expand(count, columns, p.Weight.shape[1]));
+            var selected = p.Weight.index_select(0, gptqIndex);
+            var wt = selected.transpose(1, 2);
+            var result = order is null ? wt.contiguous() : wt.gather(1, order.unsqueeze(2).expand(count, columns, p.Weight.shape[1]));
+            DisposeUnlessSame(wt, result);
+            DisposeUnlessSame(selected, result);
+            return result;
         }).ToArray();
         var scales = positions.Select(p => p.Scale.index_select(0, gptqIndex).transpose(1, 2).contiguous()).ToArray();
         var zeros = positions.Select(p => p.Zero.index_select(0, gptqIndex).transpose(1, 2).contiguous()).ToArray();
@@ -97,6 +114,7 @@ internal sealed class GptqBatchPosition
                 .div(groupSize, rounding_mode: RoundingMode.floor).to_type(ScalarType.Int32);
             foreach (var members in Enumerable.Range(0, positions.Length).GroupBy(t => positions[t].Weight.shape[1]).Select(g => g.ToArray()))
             {
+                stage?.Invoke(GptqStage.LoopSetup);
                 using var launch = NewDisposeScope();
                 var codes = GptqLoop.RunFused(
                     Join(members, working),
@@ -105,7 +123,8 @@ internal sealed class GptqBatchPosition
                     Join(members, zeros),
                     groupAt.repeat(members.Length, 1),
                     spec,
-                    block);
+                    block,
+                    stage);
                 for (var m = 0; m < members.Length; m++)
                 {
                     processed[members[m]] = codes.narrow(0, m * count, count).MoveToOuterDisposeScope();
@@ -116,6 +135,7 @@ internal sealed class GptqBatchPosition
         else
         {
             var orderOnHost = order is null ? null : Rows(order.cpu());
+            stage?.Invoke(GptqStage.ColumnLoop);
             for (var t = 0; t < positions.Length; t++)
             {
                 processed[t] = stack(Enumerable.Range(0, (int)count).Select(k =>
@@ -130,6 +150,7 @@ internal sealed class GptqBatchPosition
         }
 
         // Back to natural column order, then the values an inference kernel reconstructs.
+        stage?.Invoke(GptqStage.Dequantize);
         var inverse = order?.argsort(1);
         for (var t = 0; t < positions.Length; t++)
         {
@@ -165,6 +186,15 @@ internal sealed class GptqBatchPosition
         }
 
         return (cat(parts.Select(p => p.Scale).ToArray(), 0), cat(parts.Select(p => p.Zero).ToArray(), 0));
+    }
+
+    // Frees a temporary unless the operation that consumed it handed the same object back.
+    private static void DisposeUnlessSame(Tensor temporary, Tensor kept)
+    {
+        if (!ReferenceEquals(temporary, kept))
+        {
+            temporary.Dispose();
+        }
     }
 
     // The members' tensors stacked along the matrix dimension (no copy for one member).

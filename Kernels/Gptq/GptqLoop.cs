@@ -78,13 +78,14 @@ internal static class GptqLoop
     /// <param name="group">(E, columns) int32 contiguous: the group at every processing position.</param>
     /// <param name="spec">The quantizer.</param>
     /// <param name="blockSize">Columns per block, at most 128.</param>
+    /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
     /// <returns>(E, columns, rows) uint8 unsigned codes in processing order.</returns>
-    public static Tensor RunFused(Tensor working, Tensor factors, Tensor scale, Tensor zero, Tensor group, QuantizerSpec spec, int blockSize)
+    public static Tensor RunFused(Tensor working, Tensor factors, Tensor scale, Tensor zero, Tensor group, QuantizerSpec spec, int blockSize, Action<GptqStage>? stage = null)
     {
         var rounding = spec.ScaleDtype == ScalarType.BFloat16 ? FusedGptqLoop.Rounding.BFloat16
             : spec.ScaleDtype == ScalarType.Float16 ? FusedGptqLoop.Rounding.Float16
             : FusedGptqLoop.Rounding.None;
-        return FusedGptqLoop.Run(working, factors, scale, zero, group, spec.Bits, blockSize, spec.Rounding == CodeRounding.HalfUp, rounding);
+        return FusedGptqLoop.Run(working, factors, scale, zero, group, spec.Bits, blockSize, spec.Rounding == CodeRounding.HalfUp, rounding, stage);
     }
 
     private static Tensor Fused(Tensor working, Tensor factor, ColumnGroups groups, QuantizerSpec spec, int blockSize)

@@ -58,17 +58,20 @@ internal static class HessianFactorization
     /// </summary>
     /// <param name="hessians">(E, C, C) float32 contiguous, processing order; damped in place.</param>
     /// <param name="relDamp">Relative damping.</param>
+    /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
     /// <returns>Û (E, C, C) float32 contiguous, and (E) bool: whether each factorization succeeded with finite values.</returns>
-    public static (Tensor Factor, Tensor Ok) FactorizeBatch(Tensor hessians, double relDamp)
+    public static (Tensor Factor, Tensor Ok) FactorizeBatch(Tensor hessians, double relDamp, Action<GptqStage>? stage = null)
     {
         using var scope = NewDisposeScope();
         var count = (int)hessians.shape[0];
         // 1) damping on the diagonal: one small reduction per matrix, the single path's own arithmetic.
+        stage?.Invoke(GptqStage.Damping);
         var damping = stack(Enumerable.Range(0, count).Select(e => hessians[e].diagonal().mean()).ToArray()) * relDamp;
         hessians.diagonal(0, 1, 2).add_(damping.unsqueeze(1));
         // 2) all factors at once; failures are flags, not exceptions.
-        var (upper, failed) = InverseCholesky.TryUpperFactorOfInverse(hessians);
+        var (upper, failed) = InverseCholesky.TryUpperFactorOfInverse(hessians, stage);
         // 3) unit diagonals, 4) finite check, per matrix.
+        stage?.Invoke(GptqStage.FactorNormalize);
         upper.div_(upper.diagonal(0, 1, 2).clone().unsqueeze(2));
         var ok = failed.logical_not().logical_and_(upper.isfinite().flatten(1).all(1));
         return (upper.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());

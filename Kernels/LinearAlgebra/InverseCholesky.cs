@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.Gptq;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -41,13 +42,18 @@ public static class InverseCholesky
     /// Upper: same shape, dtype and device as <paramref name="hessian"/>, contiguous. Failed: (E) bool (a 0-d tensor for
     /// a (C, C) input) on the same device, true where a leading minor was not positive.
     /// </returns>
-    public static (Tensor Upper, Tensor Failed) TryUpperFactorOfInverse(Tensor hessian)
+    public static (Tensor Upper, Tensor Failed) TryUpperFactorOfInverse(Tensor hessian) => TryUpperFactorOfInverse(hessian, stage: null);
+
+    /// <summary><see cref="TryUpperFactorOfInverse(Tensor)"/>, announcing its stages (leaf factorizations, products, assembly) to <paramref name="stage"/>.</summary>
+    internal static (Tensor Upper, Tensor Failed) TryUpperFactorOfInverse(Tensor hessian, Action<GptqStage>? stage)
     {
         ArgumentNullException.ThrowIfNull(hessian);
+        stage?.Invoke(GptqStage.FactorAssembly);
         var batched = hessian.dim() == 3 ? hessian : hessian.unsqueeze(0);
         using var scope = NewDisposeScope();
         var failed = zeros(batched.shape[0], dtype: ScalarType.Bool, device: batched.device);
-        var inverse = Invert(batched.flip(1, 2), failed);
+        var inverse = Invert(batched.flip(1, 2), failed, stage);
+        stage?.Invoke(GptqStage.FactorAssembly);
         var upper = inverse.flip(1, 2).contiguous();
         return hessian.dim() == 3
             ? (upper.MoveToOuterDisposeScope(), failed.MoveToOuterDisposeScope())
@@ -56,12 +62,13 @@ public static class InverseCholesky
 
     // Returns L⁻¹ for A = L·Lᵀ, (E, n, n) lower triangular, and ORs each matrix's leaf failures into failed (E). L itself
     // is never needed: each level uses only its own L21 and its children's inverses. Each level frees its temporaries.
-    private static Tensor Invert(Tensor a, Tensor failed)
+    private static Tensor Invert(Tensor a, Tensor failed, Action<GptqStage>? stage)
     {
         using var scope = NewDisposeScope();
         var n = a.shape[1];
         if (n <= LeafSize)
         {
+            stage?.Invoke(GptqStage.FactorLeaf);
             var (leaf, info) = linalg.cholesky_ex(a);
             failed.logical_or_(info.ne(0));
             var identity = eye(n, dtype: a.dtype, device: a.device).expand_as(a);
@@ -76,14 +83,17 @@ public static class InverseCholesky
         var a22 = a.narrow(1, half, rest).narrow(2, half, rest);
 
         // 1) X11 = L11⁻¹
-        var x11 = Invert(a11, failed);
+        var x11 = Invert(a11, failed, stage);
         // 2) L21 = A21·L11⁻ᵀ
+        stage?.Invoke(GptqStage.FactorProduct);
         var l21 = Fp32Bmm.Multiply(a21, x11.transpose(1, 2));
         // 3) X22 = L22⁻¹, L22 from the Schur complement A22 − L21·L21ᵀ
-        var x22 = Invert(a22 - Fp32Bmm.Multiply(l21, l21.transpose(1, 2)), failed);
+        var x22 = Invert(a22 - Fp32Bmm.Multiply(l21, l21.transpose(1, 2)), failed, stage);
         // 4) X21 = −X22·L21·X11, the lower-left block of L⁻¹
+        stage?.Invoke(GptqStage.FactorProduct);
         var x21 = Fp32Bmm.Multiply(Fp32Bmm.Multiply(x22, l21), x11).neg_();
 
+        stage?.Invoke(GptqStage.FactorAssembly);
         var zeros = torch.zeros_like(a21.transpose(1, 2));
         return cat([cat([x11, zeros], 2), cat([x21, x22], 2)], 1).MoveToOuterDisposeScope();
     }

@@ -49,4 +49,10 @@ internal static partial class NativeMethods
 
     [LibraryImport(CudaDriverLibrary)]
     internal static partial int cuGetErrorName(int error, out IntPtr name);
+
+    [LibraryImport(CudaDriverLibrary)]
+    internal static partial int cuProfilerStart();
+
+    [LibraryImport(CudaDriverLibrary)]
+    internal static partial int cuProfilerStop();
 }

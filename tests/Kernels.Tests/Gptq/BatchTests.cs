@@ -93,7 +93,7 @@ public class BatchTests
 
     private static void AssertBatchEqualsSingle(List<GptqBatchItem> items, GptqOptions options, long? factorChunkElements = null)
     {
-        var batch = factorChunkElements is { } chunk ? GptqBatch.Quantize(items, options, chunk) : GptqEngine.QuantizeBatch(items, options);
+        var batch = factorChunkElements is { } chunk ? GptqBatch.Quantize(items, options, factorChunkElements: chunk) : GptqEngine.QuantizeBatch(items, options);
         var single = items.Select(i => GptqEngine.QuantizeTied(i.Weights, i.Hessian, options)).ToList();
         try
         {
@@ -113,7 +113,7 @@ public class BatchTests
         }
     }
 
-    private static void AssertSame(QuantResult expected, QuantResult actual)
+    internal static void AssertSame(QuantResult expected, QuantResult actual)
     {
         Assert.Equal(expected.Unit, actual.Unit);
         foreach (var (name, a, b) in new[]
