@@ -28,6 +28,8 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
     private readonly Dictionary<UnitId, IActorRef> _units = [];
     private Dictionary<UnitId, int> _waves = [];
     private readonly LinkedList<QuantizeItem> _queue = new();
+    private readonly List<QuantizeItem> _staged = [];
+    private int _expected;
     private PlanId? _plan;
     private ILayerWeights? _weights;
     private bool _launching;
@@ -105,8 +107,13 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
         Receive<LoadFailed>(Handle);
         Receive<CalibrateShards>(m => Current(m.Plan), m => _dataParallel.Forward(new DataParallelActor.Calibrate(m.Plan, m.Wave, WaveUnits(m.Wave), m.Shards, _weights!)));
         Receive<ReducePartials>(m => Current(m.Plan), Handle);
-        Receive<QuantizeUnits>(m => Current(m.Plan), m => Tell(_units.Where(u => _waves[u.Key] == m.Wave).Select(u => u.Value), new ExpertHessianActor.QuantizeNow()));
-        Receive<ExpertHessianActor.Enqueue>(m => Current(m.Plan), m => Enqueue([new QuantizeItem(m.Plan, m.Request, Sender)]));
+        Receive<QuantizeUnits>(m => Current(m.Plan), m =>
+        {
+            var wave = _units.Where(u => _waves[u.Key] == m.Wave).Select(u => u.Value).ToList();
+            _expected = wave.Count;
+            Tell(wave, new ExpertHessianActor.QuantizeNow());
+        });
+        Receive<ExpertHessianActor.Enqueue>(m => Current(m.Plan), m => Stage(new QuantizeItem(m.Plan, m.Request, Sender)));
         Receive<LaunchDone>(Handle);
         Receive<LaunchFailed>(Handle);
         Receive<CommitShards>(m => Current(m.Plan), m => _dataParallel.Forward(new DataParallelActor.Commit(m.Plan, m.Shards, m.Quantized, _weights!)));
@@ -163,6 +170,31 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
             {
                 owner.Tell(new ExpertHessianActor.Partial(partial));
             }
+        }
+    }
+
+    // A wave's first requests are held until all of this device's units of the wave have asked, then queued in unit
+    // order: which units share a batched launch is then fixed by the plan, not by arrival order, and on a GPU (where
+    // batched products round differently by batch) the output bytes repeat. Retries come later and queue at once.
+    private void Stage(QuantizeItem item)
+    {
+        if (_expected == 0)
+        {
+            Enqueue([item]);
+            return;
+        }
+
+        _staged.Add(item);
+        if (_staged.Count == _expected)
+        {
+            // By linear kind first ("down_proj", "gate_proj", ...), so that a launch holds units of one weight shape.
+            var ordered = _staged
+                .OrderBy(i => i.Request.Unit.Module[(i.Request.Unit.Module.LastIndexOf('.') + 1)..], StringComparer.Ordinal)
+                .ThenBy(i => i.Request.Unit.Module, StringComparer.Ordinal)
+                .ToList();
+            _staged.Clear();
+            _expected = 0;
+            Enqueue(ordered);
         }
     }
 
@@ -296,6 +328,8 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
 
         _units.Clear();
         _queue.Clear();
+        _staged.Clear();
+        _expected = 0;
         if (_weights is { } weights)
         {
             _executor.RunAsync(new GpuJob(GpuJobKind.Load, weights.Layer, "release weights"), () => { weights.Dispose(); return 0; });
