@@ -102,7 +102,7 @@ public sealed record RunOptions
     /// Hessians exceed it (a DeepSeek-V3 MoE layer needs about 57 GB) is calibrated and quantized in several waves, each
     /// re-running the calibration forward for its own units; on the CPU the output does not depend on it.</summary>
     [Range(1e-6, 1e6, ErrorMessage = "MoeQuant:Run:HessianMemoryGb (--hessian-memory-gb) must be between 1e-6 and 1e6 GiB")]
-    public double HessianMemoryGb { get; init; } = 8;
+    public double HessianMemoryGb { get; init; } = 6;
 
     /// <summary><c>--profile-phases</c>: time the Hessian sums apart from the calibration forward in
     /// <c>report/timings.json</c> (synchronizes the device around every sum).</summary>

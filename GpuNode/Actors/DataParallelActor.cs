@@ -41,6 +41,7 @@ public sealed class DataParallelActor : ReceiveActor
             Queue(m.Plan, m.Shards.Select(s => new Step(m.Plan, s, m.Weights, quantized, -1, [])));
         });
         Receive<Calibrated>(Handle);
+        Receive<Forwarded>(Handle);
         Receive<Committed>(Handle);
         Receive<Failed>(m => ExceptionDispatchInfo.Throw(m.Error));
         Receive<ReleaseLayer>(Handle);
@@ -62,7 +63,9 @@ public sealed class DataParallelActor : ReceiveActor
 
     private sealed record Calibrated(Step Step, IActivations Input, IReadOnlyList<UnitCalibration> Units) : INoSerializationVerificationNeeded;
 
-    private sealed record Committed(Step Step, IActivations Output, string Sha256) : INoSerializationVerificationNeeded;
+    private sealed record Forwarded(Step Step, IActivations Output, Task<string> Write) : INoSerializationVerificationNeeded;
+
+    private sealed record Committed(Step Step, string Sha256) : INoSerializationVerificationNeeded;
 
     private sealed record Failed(Exception Error) : INoSerializationVerificationNeeded;
 
@@ -118,9 +121,9 @@ public sealed class DataParallelActor : ReceiveActor
                         input.Dispose();
                     }
 
-                    return (Output: output, Sha: _workload.WriteShard(layer, step.Shard, output));
+                    return (Output: output, Write: _workload.WriteShardAsync(layer, step.Shard, output));
                 })
-                .PipeTo(Self, success: r => new Committed(step, r.Output, r.Sha), failure: e => new Failed(e));
+                .PipeTo(Self, success: r => new Forwarded(step, r.Output, r.Write), failure: e => new Failed(e));
         }
     }
 
@@ -144,13 +147,15 @@ public sealed class DataParallelActor : ReceiveActor
         Next();
     }
 
-    private void Handle(Committed m)
+    // The device is free once the output is in host memory: the next shard runs while this one's file is written, and
+    // the coordinator hears of the shard only when the file is durable.
+    private void Handle(Forwarded m)
     {
         _busy = false;
         if (m.Step.Plan == _plan)
         {
             Hold((m.Step.Plan.Layer + 1, m.Step.Shard), m.Output);
-            _coordinator.Tell(new ShardCommitted(m.Step.Plan, m.Step.Shard, m.Sha256));
+            m.Write.PipeTo(Self, success: sha => new Committed(m.Step, sha), failure: e => new Failed(e));
         }
         else
         {
@@ -158,6 +163,14 @@ public sealed class DataParallelActor : ReceiveActor
         }
 
         Next();
+    }
+
+    private void Handle(Committed m)
+    {
+        if (m.Step.Plan == _plan)
+        {
+            _coordinator.Tell(new ShardCommitted(m.Step.Plan, m.Step.Shard, m.Sha256));
+        }
     }
 
     private void Hold((int Layer, int Shard) key, IActivations activations)

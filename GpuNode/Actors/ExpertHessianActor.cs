@@ -139,7 +139,7 @@ public sealed class ExpertHessianActor : ReceiveActor
     private void Quantizing()
     {
         Receive<Failed>(m => ExceptionDispatchInfo.Throw(m.Error));
-        Receive<Quantized>(m => _executor.RunAsync(new GpuJob(GpuJobKind.Write, _unit.Layer, _unit.Module), () => _workload.WriteUnit(m.Result))
+        Receive<Quantized>(m => _executor.RunAsync(new GpuJob(GpuJobKind.Write, _unit.Layer, _unit.Module), () => _workload.WriteUnitAsync(m.Result)).Unwrap()
             .PipeTo(Self, success: sha => new Written(m.Result, sha), failure: e => new Failed(e)));
         Receive<Written>(m =>
         {

@@ -18,7 +18,7 @@ public interface ILayerWorkload
     ILayerWeights LoadLayer(string device, int layer);
 
     /// <summary>The committed input of <paramref name="layer"/> for one shard: the embedded calibration samples for
-    /// layer 0, else what <see cref="WriteShard"/> wrote for the layer before.</summary>
+    /// layer 0, else what <see cref="WriteShardAsync"/> wrote for the layer before.</summary>
     IActivations ReadInput(string device, int layer, int shard);
 
     /// <summary>Calibration forward of one shard with the original weights: one entry per unit of
@@ -34,16 +34,19 @@ public interface ILayerWorkload
     /// <summary>GPTQ for a batch of units (one result per request, in order); many units may share one launch.</summary>
     IReadOnlyList<IQuantizedUnit> Quantize(ILayerWeights weights, IReadOnlyList<QuantizeRequest> batch);
 
-    /// <summary>Writes a unit's quantized state file (temp name, fsync, rename) and returns its SHA-256 (hex); what only
-    /// the state file needed is freed then, and the rest may leave the device.</summary>
-    string WriteUnit(IQuantizedUnit unit);
+    /// <summary>Writes a unit's quantized state file (temp name, fsync, rename) and returns its SHA-256 (hex). Called on
+    /// the device thread, which it leaves as soon as the results are in host memory (what only the state file needed is
+    /// freed then, and the rest may leave the device); the disk write finishes on the thread pool.</summary>
+    Task<string> WriteUnitAsync(IQuantizedUnit unit);
 
     /// <summary>Runs one shard through the block with the quantized weights (units missing from
     /// <paramref name="quantized"/> keep their original weights) and returns the next layer's input.</summary>
     IActivations ForwardQuantized(ILayerWeights weights, IActivations input, IReadOnlyDictionary<UnitId, IQuantizedUnit> quantized);
 
-    /// <summary>Writes the next layer's input of one shard durably and returns its SHA-256 (hex).</summary>
-    string WriteShard(int layer, int shard, IActivations output);
+    /// <summary>Writes the next layer's input of one shard durably and returns its SHA-256 (hex). Called on the device
+    /// thread, which it leaves once the activations are copied to host memory; the disk write finishes on the thread
+    /// pool, so that the device goes on with the next shard.</summary>
+    Task<string> WriteShardAsync(int layer, int shard, IActivations output);
 }
 
 /// <summary>A layer's weights on one device.</summary>

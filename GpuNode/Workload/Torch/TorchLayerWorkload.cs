@@ -163,7 +163,7 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
     public IReadOnlyList<IQuantizedUnit> Quantize(ILayerWeights weights, IReadOnlyList<QuantizeRequest> batch) =>
         QuantizeBatch(((TorchLayerWeights)weights).Weights, batch);
 
-    public string WriteUnit(IQuantizedUnit unit)
+    public Task<string> WriteUnitAsync(IQuantizedUnit unit)
     {
         var quantized = (TorchQuantizedUnit)unit;
         var linears = quantized.Results.Select(l => new QuantizedLinear(
@@ -176,17 +176,20 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
             l.Result.GroupSize,
             l.Result.Symmetric,
             l.Result.ContiguousGroups)).ToList();
-        try
+        quantized.Park();
+        var path = _layout.UnitFile(unit.Unit);
+        return Task.Run(() =>
         {
-            var path = _layout.UnitFile(unit.Unit);
-            UnitStateFile.Write(path, linears);
-            quantized.Park();
-            return AtomicFile.Sha256Of(path);
-        }
-        finally
-        {
-            linears.ForEach(l => l.Dispose());
-        }
+            try
+            {
+                UnitStateFile.Write(path, linears);
+                return AtomicFile.Sha256Of(path);
+            }
+            finally
+            {
+                linears.ForEach(l => l.Dispose());
+            }
+        });
     }
 
     public IActivations ForwardQuantized(ILayerWeights weights, IActivations input, IReadOnlyDictionary<UnitId, IQuantizedUnit> quantized)
@@ -216,21 +219,23 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
         return new TorchActivations(outputs);
     }
 
-    public string WriteShard(int layer, int shard, IActivations output)
+    public Task<string> WriteShardAsync(int layer, int shard, IActivations output)
     {
-        var samples = ((TorchActivations)output).Samples;
-        var host = samples.Select(s => s.squeeze(0).cpu()).ToList();
-        try
+        var host = ((TorchActivations)output).Samples.Select(s => s.squeeze(0).cpu()).ToList();
+        var path = _layout.ShardInputFile(layer + 1, shard);
+        return Task.Run(() =>
         {
-            var path = _layout.ShardInputFile(layer + 1, shard);
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            SafetensorsWriter.WriteFile(path, [.. host.Select((t, k) => SafetensorsEntry.FromTensor(SampleName(k), t))], new Dictionary<string, string>());
-            return AtomicFile.Sha256Of(path);
-        }
-        finally
-        {
-            host.ForEach(t => t.Dispose());
-        }
+            try
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                SafetensorsWriter.WriteFile(path, [.. host.Select((t, k) => SafetensorsEntry.FromTensor(SampleName(k), t))], new Dictionary<string, string>());
+                return AtomicFile.Sha256Of(path);
+            }
+            finally
+            {
+                host.ForEach(t => t.Dispose());
+            }
+        });
     }
 
     public void Dispose()

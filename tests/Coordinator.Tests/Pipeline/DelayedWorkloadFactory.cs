@@ -30,12 +30,12 @@ internal sealed class DelayedWorkloadFactory(IWorkloadFactory inner, int stepDel
 
         public IReadOnlyList<IQuantizedUnit> Quantize(ILayerWeights weights, IReadOnlyList<QuantizeRequest> batch) => Pause(() => inner.Quantize(weights, batch));
 
-        public string WriteUnit(IQuantizedUnit unit) => inner.WriteUnit(unit);
+        public Task<string> WriteUnitAsync(IQuantizedUnit unit) => inner.WriteUnitAsync(unit);
 
         public IActivations ForwardQuantized(ILayerWeights weights, IActivations input, IReadOnlyDictionary<UnitId, IQuantizedUnit> quantized) =>
             Pause(() => inner.ForwardQuantized(weights, input, quantized));
 
-        public string WriteShard(int layer, int shard, IActivations output) => inner.WriteShard(layer, shard, output);
+        public Task<string> WriteShardAsync(int layer, int shard, IActivations output) => inner.WriteShardAsync(layer, shard, output);
 
         public void Dispose() => (inner as IDisposable)?.Dispose();
 

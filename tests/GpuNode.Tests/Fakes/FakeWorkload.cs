@@ -107,10 +107,10 @@ public sealed class FakeWorkload(RunLayout layout, int layers = 3, int shards = 
         }).ToList();
     }
 
-    public string WriteUnit(IQuantizedUnit unit)
+    public Task<string> WriteUnitAsync(IQuantizedUnit unit)
     {
         var quantized = (Quantized)unit;
-        return AtomicFile.WriteAllBytes(layout.UnitFile(unit.Unit), Bytes([.. quantized.Weight, .. quantized.Scales]));
+        return Task.Run(() => AtomicFile.WriteAllBytes(layout.UnitFile(unit.Unit), Bytes([.. quantized.Weight, .. quantized.Scales])));
     }
 
     public IActivations ForwardQuantized(ILayerWeights weights, IActivations input, IReadOnlyDictionary<UnitId, IQuantizedUnit> quantized)
@@ -139,8 +139,11 @@ public sealed class FakeWorkload(RunLayout layout, int layers = 3, int shards = 
         return new Activations([.. y.Select(MathF.Tanh)]);
     }
 
-    public string WriteShard(int layer, int shard, IActivations output) =>
-        AtomicFile.WriteAllBytes(layout.ShardInputFile(layer + 1, shard), Bytes(((Activations)output).Values));
+    public Task<string> WriteShardAsync(int layer, int shard, IActivations output)
+    {
+        var bytes = Bytes(((Activations)output).Values);
+        return Task.Run(() => AtomicFile.WriteAllBytes(layout.ShardInputFile(layer + 1, shard), bytes));
+    }
 
     private static int TokensOf(int shard) => 5 + (shard % 3);
 
