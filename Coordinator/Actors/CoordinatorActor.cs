@@ -25,7 +25,6 @@ public sealed class CoordinatorActor : ReceiveActor
     private readonly RunCompletion _completion;
     private readonly Dictionary<DeviceId, IActorRef> _devices = [];
     private readonly Dictionary<DeviceId, string> _incarnations = [];
-    private readonly Dictionary<string, long> _tokensByModule = [];
     private readonly LayerTally _tally = new();
     private LayerPlan _plan = null!;
     private int _layer;
@@ -68,7 +67,7 @@ public sealed class CoordinatorActor : ReceiveActor
 
     private void PlanLayer()
     {
-        _plan = LayerPlanner.Plan(new PlanId(_layer, _attempt), _devices.Keys, _settings.Shape, _tokensByModule, _settings.WaveBytes);
+        _plan = LayerPlanner.Plan(new PlanId(_layer, _attempt), _devices.Keys, _settings.Shape, _settings.WaveBytes);
         _tally.Reset(_plan);
         Enter(LayerPhase.Planning);
         _journal.RecordPlanAsync(_plan).PipeTo(Self, success: () => new Recorded(_plan.Id), failure: e => new RecordFailed(e));
@@ -224,10 +223,6 @@ public sealed class CoordinatorActor : ReceiveActor
     private void LayerCommitted()
     {
         Broadcast(new ReleaseLayer(_plan.Id, Committed: true));
-        foreach (var report in _tally.Reports)
-        {
-            _tokensByModule[report.Unit.Module] = _tokensByModule.GetValueOrDefault(report.Unit.Module) + report.Tokens;
-        }
 
         var issues = _tally.Reports.Aggregate(QuantIssues.None, (all, r) => all | r.Issues);
         var unquantized = _tally.Reports.Count(r => r.Fallback == QuantFallback.Unquantized);

@@ -9,12 +9,14 @@ namespace MoeQuant.Coordinator.Planning;
 /// address, then device name). Units are cut, in the workload's order, into waves whose fp32 Hessians together stay
 /// within the wave budget (a unit larger than the budget gets a wave of its own), so that the sums of a DeepSeek-V3 MoE
 /// layer (about 57 GB) never have to be resident at once. Within each wave, units go greedily to the least-loaded device,
-/// heaviest first, where a unit weighs the tokens its module saw in the layers done so far (plus one, so that unseen
-/// modules still spread).
+/// heaviest first, where a unit weighs its Hessian's size (GPTQ's work grows with the input width, not with the tokens,
+/// which are summed on the calibrating devices). The plan depends only on the layer and the devices, never on what this
+/// process did before: a run resumed after a crash plans every layer as the uninterrupted run did, so that on a GPU,
+/// where which units share a batched launch shapes the bits, it writes the same bytes.
 /// </summary>
 public static class LayerPlanner
 {
-    public static LayerPlan Plan(PlanId id, IEnumerable<DeviceId> liveDevices, RunShape shape, IReadOnlyDictionary<string, long> tokensByModule, long waveBytes)
+    public static LayerPlan Plan(PlanId id, IEnumerable<DeviceId> liveDevices, RunShape shape, long waveBytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(waveBytes);
         var devices = liveDevices.Order(DeviceId.PlanOrder).ToImmutableArray();
@@ -25,11 +27,12 @@ public static class LayerPlanner
 
         var shards = Enumerable.Range(0, shape.Shards).Select(s => new ShardAssignment(s, devices[s % devices.Length])).ToImmutableArray();
         var units = ImmutableArray.CreateBuilder<UnitAssignment>();
+        var bytes = shape.Units[id.Layer].Select((u, i) => (u, i)).ToDictionary(u => u.u, u => shape.HessianBytes(id.Layer, u.i));
         foreach (var (wave, members) in Waves(shape, id.Layer, waveBytes).Select((w, i) => (i, w)))
         {
             var load = new long[devices.Length];
             var byWeight = members
-                .Select(u => (Unit: u, Weight: tokensByModule.GetValueOrDefault(u.Module) + 1))
+                .Select(u => (Unit: u, Weight: bytes[u]))
                 .OrderByDescending(u => u.Weight)
                 .ThenBy(u => u.Unit.Module, StringComparer.Ordinal);
             foreach (var (unit, weight) in byWeight)

@@ -26,7 +26,7 @@ public class LayerPlannerTests
     public void Should_cut_units_in_order_into_waves_that_fit_the_budget()
     {
         var budget = 1_000_000_000L;
-        var plan = LayerPlanner.Plan(new PlanId(0, 0), Devices, Shape, new Dictionary<string, long>(), budget);
+        var plan = LayerPlanner.Plan(new PlanId(0, 0), Devices, Shape, budget);
 
         var waves = plan.Units.GroupBy(u => u.Wave).OrderBy(g => g.Key).ToList();
         Assert.Equal(Enumerable.Range(0, plan.Waves), waves.Select(w => w.Key));
@@ -47,7 +47,7 @@ public class LayerPlannerTests
     [Fact]
     public void Should_spread_every_wave_over_the_devices()
     {
-        var plan = LayerPlanner.Plan(new PlanId(0, 0), Devices, Shape, new Dictionary<string, long>(), 1L << 30);
+        var plan = LayerPlanner.Plan(new PlanId(0, 0), Devices, Shape, 1L << 30);
 
         foreach (var wave in plan.Units.GroupBy(u => u.Wave).Where(w => w.Count() > 1))
         {
@@ -59,9 +59,21 @@ public class LayerPlannerTests
     }
 
     [Fact]
+    public void Should_balance_the_hessian_bytes_each_device_owns()
+    {
+        var plan = LayerPlanner.Plan(new PlanId(0, 0), Devices, Shape, long.MaxValue);
+
+        // o_proj (1.07 GB) goes first to one device; the 8 gate (205 MB) and 8 down (17 MB) Hessians and q_a fill the
+        // other before any joins o_proj: 1.07 GB on each side, within one gate Hessian.
+        var bytes = plan.Units.GroupBy(u => u.Device).Select(g => g.Sum(u => Bytes(u.Unit))).ToList();
+        Assert.Equal(2, bytes.Count);
+        Assert.InRange(Math.Abs(bytes[0] - bytes[1]), 0, 7168L * 7168 * sizeof(float));
+    }
+
+    [Fact]
     public void Should_plan_one_wave_when_everything_fits()
     {
-        var plan = LayerPlanner.Plan(new PlanId(0, 0), Devices, Shape, new Dictionary<string, long>(), long.MaxValue);
+        var plan = LayerPlanner.Plan(new PlanId(0, 0), Devices, Shape, long.MaxValue);
 
         Assert.Equal(1, plan.Waves);
         Assert.All(plan.Units, u => Assert.Equal(0, u.Wave));
