@@ -119,7 +119,7 @@ public static class QuantizeCommand
         var progress = host.Services.GetRequiredService<RunProgress>();
         if (!result.Succeeded)
         {
-            RunTimings.Write(setup.Layout, progress, setup.Executors, setup.Workload, runSeconds, exportSeconds: null);
+            WriteTimings(setup, progress, runSeconds, exportSeconds: null, output);
             parseResult.InvocationConfiguration.Error.WriteLine($"error: {result.Message}; finished layers are kept: run again with --resume to continue");
             return RunFailedExitCode;
         }
@@ -127,8 +127,7 @@ public static class QuantizeCommand
         output.WriteLine($"done: {result.Message}; quantized state in {setup.Layout.LayersDir}");
         clock.Restart();
         var checkpoint = Export(factory, setup, output);
-        RunTimings.Write(setup.Layout, progress, setup.Executors, setup.Workload, runSeconds, clock.Elapsed.TotalSeconds);
-        output.WriteLine($"timings: {Path.Combine(setup.Layout.ReportDir, "timings.json")}");
+        WriteTimings(setup, progress, runSeconds, clock.Elapsed.TotalSeconds, output);
         output.WriteLine($"quality report: {Path.Combine(setup.Layout.ReportDir, "summary.md")}");
         if (checkpoint is { Format: ExportFormat.CompressedTensors } && setup.Settings.Model.Path is not { Length: > 0 } && !setup.Settings.Run.SkipEval)
         {
@@ -136,6 +135,14 @@ public static class QuantizeCommand
         }
 
         return 0;
+    }
+
+    private static void WriteTimings(RunSetup setup, RunProgress progress, double runSeconds, double? exportSeconds, TextWriter output)
+    {
+        var path = Path.Combine(setup.Layout.ReportDir, "timings.json");
+        output.WriteLine(RunTimings.TryWrite(setup.Layout, progress, setup.Executors, setup.Workload, runSeconds, exportSeconds) is { } error
+            ? $"warning: timings not written ({error})"
+            : $"timings: {path}");
     }
 
     /// <summary>Writes the checkpoint from the finished state; an export problem says how to retry without re-quantizing.</summary>

@@ -18,7 +18,21 @@ internal static class RunTimings
     private const double GiB = 1L << 30;
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static void Write(RunLayout layout, RunProgress progress, IReadOnlyList<IGpuExecutor> executors, ILayerWorkload workload, double totalSeconds, double? exportSeconds)
+    /// <summary>Writes the file; returns the reason when it cannot be written (a measurement never fails the run).</summary>
+    public static string? TryWrite(RunLayout layout, RunProgress progress, IReadOnlyList<IGpuExecutor> executors, ILayerWorkload workload, double totalSeconds, double? exportSeconds)
+    {
+        try
+        {
+            Write(layout, progress, executors, workload, totalSeconds, exportSeconds);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return e.Message;
+        }
+    }
+
+    private static void Write(RunLayout layout, RunProgress progress, IReadOnlyList<IGpuExecutor> executors, ILayerWorkload workload, double totalSeconds, double? exportSeconds)
     {
         var (layerSeconds, phaseSeconds) = progress.Timings();
         var counters = (workload as ICountingWorkload)?.Counters;

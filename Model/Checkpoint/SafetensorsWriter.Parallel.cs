@@ -73,20 +73,7 @@ public static partial class SafetensorsWriter
                 file.Complete();
             }
 
-            if (shards.Count > 1)
-            {
-                var index = PendingFile.Create(Path.Combine(folder, ShardedCheckpoint.IndexFileName));
-                pending.Add(index);
-                CheckpointIndex.Write(index.Stream, entries.Sum(t => t.ByteLength), weightMap);
-                index.Complete();
-            }
-
-            foreach (var file in pending)
-            {
-                file.Commit();
-            }
-
-            return [.. pending.Select(f => f.FinalPath)];
+            return CommitAll(folder, pending, entries.Sum(t => t.ByteLength), weightMap);
         }
         finally
         {

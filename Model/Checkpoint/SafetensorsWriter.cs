@@ -55,20 +55,7 @@ public static partial class SafetensorsWriter
                 weightMap.AddRange(shards[i].Select(t => (t.Name, name)));
             }
 
-            if (shards.Count > 1)
-            {
-                var index = PendingFile.Create(Path.Combine(folder, ShardedCheckpoint.IndexFileName));
-                pending.Add(index);
-                CheckpointIndex.Write(index.Stream, tensors.Sum(t => t.ByteLength), weightMap);
-                index.Complete();
-            }
-
-            foreach (var file in pending)
-            {
-                file.Commit();
-            }
-
-            return [.. pending.Select(f => f.FinalPath)];
+            return CommitAll(folder, pending, tensors.Sum(t => t.ByteLength), weightMap);
         }
         finally
         {
@@ -137,5 +124,25 @@ public static partial class SafetensorsWriter
                 throw new ArgumentException($"tensor '{tensor.Name}' has a negative dimension", nameof(tensors));
             }
         }
+    }
+
+    // The shards are complete: the index when there is more than one, then every file renamed into place (the caller's
+    // finally disposes them, which removes the temporary files of a write that failed before this).
+    private static IReadOnlyList<string> CommitAll(string folder, List<PendingFile> pending, long totalBytes, List<(string Tensor, string Shard)> weightMap)
+    {
+        if (pending.Count > 1)
+        {
+            var index = PendingFile.Create(Path.Combine(folder, ShardedCheckpoint.IndexFileName));
+            pending.Add(index);
+            CheckpointIndex.Write(index.Stream, totalBytes, weightMap);
+            index.Complete();
+        }
+
+        foreach (var file in pending)
+        {
+            file.Commit();
+        }
+
+        return [.. pending.Select(f => f.FinalPath)];
     }
 }

@@ -18,12 +18,12 @@ internal sealed class SaveDirs : IDisposable
 
     public string New(string name) => Path.Combine(_root, name);
 
-    /// <summary>Every output file (state, layer summaries, run.json) by relative path with its bytes; the journal and
-    /// logs, which record when and where things ran, are left out.</summary>
+    /// <summary>Every output file (state, layer summaries, run.json) by relative path with its bytes; the journal, the
+    /// logs and the timings, which record when and where things ran, are left out.</summary>
     public static SortedDictionary<string, string> Outputs(string saveDir) => new(
         Directory.EnumerateFiles(saveDir, "*", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(saveDir, f))
-            .Where(f => f != "journal.jsonl" && !f.StartsWith("logs", StringComparison.Ordinal))
+            .Where(f => f != "journal.jsonl" && f != "report/timings.json" && !f.StartsWith("logs", StringComparison.Ordinal))
             .ToDictionary(f => f, f => Convert.ToHexString(File.ReadAllBytes(Path.Combine(saveDir, f)))),
         StringComparer.Ordinal);
 
