@@ -178,7 +178,7 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
             l.Result.ContiguousGroups)).ToList();
         quantized.Park();
         var path = _layout.UnitFile(unit.Unit);
-        return Task.Run(() =>
+        return DiskWrites.RunAsync(() =>
         {
             try
             {
@@ -223,7 +223,7 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
     {
         var host = ((TorchActivations)output).Samples.Select(s => s.squeeze(0).cpu()).ToList();
         var path = _layout.ShardInputFile(layer + 1, shard);
-        return Task.Run(() =>
+        return DiskWrites.RunAsync(() =>
         {
             try
             {
