@@ -77,7 +77,7 @@ public sealed class RunSetup : IDisposable
 
         var torchDevice = TorchDevices.Of(device);
         var ordinal = torchDevice.index;
-        return new DeviceProbe(() => TorchSharp.torch.cuda.synchronize(torchDevice), () => CudaDriver.UsedBytes(ordinal));
+        return new DeviceProbe(() => TorchSharp.torch.cuda.synchronize(torchDevice), () => CudaMemory.UsedBytes(ordinal));
     }
 
     private static T Value<T>(IServiceProvider services)

@@ -66,41 +66,8 @@ public static class CudaDriver
         Check(NativeMethods.cuDeviceGetAttribute(out var major, AttributeComputeCapabilityMajor, device), "cuDeviceGetAttribute");
         Check(NativeMethods.cuDeviceGetAttribute(out var minor, AttributeComputeCapabilityMinor, device), "cuDeviceGetAttribute");
         Check(NativeMethods.cuDeviceGetAttribute(out var sms, AttributeMultiprocessorCount, device), "cuDeviceGetAttribute");
-        var (free, total) = MemoryInfo(device);
+        var (free, total) = CudaMemory.Of(ordinal);
         return new CudaDeviceInfo(ordinal, name, major, minor, sms, free, total);
-    }
-
-    /// <summary>Memory in use on device <paramref name="ordinal"/> (total − free: every process, caching reserves
-    /// included).</summary>
-    public static long UsedBytes(int ordinal)
-    {
-        EnsureAvailable();
-        Check(NativeMethods.cuDeviceGet(out var device, ordinal), "cuDeviceGet");
-        var (free, total) = MemoryInfo(device);
-        return total - free;
-    }
-
-    // Free memory is a per-context query: borrow the primary context (the one libtorch also uses) for the call.
-    private static (long Free, long Total) MemoryInfo(int device)
-    {
-        Check(NativeMethods.cuDevicePrimaryCtxRetain(out var context, device), "cuDevicePrimaryCtxRetain");
-        try
-        {
-            Check(NativeMethods.cuCtxPushCurrent(context), "cuCtxPushCurrent");
-            try
-            {
-                Check(NativeMethods.cuMemGetInfo(out var free, out var total), "cuMemGetInfo");
-                return ((long)free, (long)total);
-            }
-            finally
-            {
-                _ = NativeMethods.cuCtxPopCurrent(out _);
-            }
-        }
-        finally
-        {
-            _ = NativeMethods.cuDevicePrimaryCtxRelease(device); // cleanup on a path that may already be throwing
-        }
     }
 
     private static void EnsureAvailable()

@@ -38,4 +38,12 @@ public static class CudaMemory
             _ = NativeMethods.cuDevicePrimaryCtxRelease(device); // cleanup on a path that may already be throwing
         }
     }
+
+    /// <summary>Memory in use on the device (total − free: every process, caching reserves included).</summary>
+    /// <param name="ordinal">CUDA device ordinal.</param>
+    public static long UsedBytes(int ordinal)
+    {
+        var (free, total) = Of(ordinal);
+        return total - free;
+    }
 }
