@@ -105,14 +105,5 @@ public sealed class GptqStageTimer
         }
     }
 
-    private long? UsedBytes()
-    {
-        if (_device.type != DeviceType.CUDA)
-        {
-            return null;
-        }
-
-        var (free, total) = CudaMemory.Of(_device.index < 0 ? 0 : _device.index);
-        return total - free;
-    }
+    private long? UsedBytes() => _device.type == DeviceType.CUDA ? CudaMemory.UsedBytes(_device.index < 0 ? 0 : _device.index) : null;
 }

@@ -140,7 +140,7 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
         {
             if (!local)
             {
-                _hessianBytes.AddOrUpdate(((TorchHessian)part).Layer, add.NumberOfElements * add.ElementSize, (_, b) => b + (add.NumberOfElements * add.ElementSize));
+                Count(_hessianBytes, ((TorchHessian)part).Layer, add);
             }
 
             if (sum is null)
@@ -203,7 +203,7 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
                 layer.ReplaceWeight(name, weight);
                 if (!TorchDevices.Same(weight.device, layer.Device))
                 {
-                    _weightBytes.AddOrUpdate(layer.Layer, weight.NumberOfElements * weight.ElementSize, (_, b) => b + (weight.NumberOfElements * weight.ElementSize));
+                    Count(_weightBytes, layer.Layer, weight);
                 }
             }
         }
@@ -324,6 +324,9 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
         using var rows = _embedding.Value.index_select(0, index);
         return rows.unsqueeze(0).to(device);
     }
+
+    private static void Count(ConcurrentDictionary<int, long> bytesByLayer, int layer, Tensor moved) =>
+        bytesByLayer.AddOrUpdate(layer, moved.NumberOfElements * moved.ElementSize, (_, bytes) => bytes + (moved.NumberOfElements * moved.ElementSize));
 
     private static void Synchronize(Device device)
     {

@@ -133,9 +133,9 @@ public class BatchSettingsTests
         }
     }
 
-    private static ItemSet Items(int count, int columns, bool tied)
+    private static BatchItemSet Items(int count, int columns, bool tied)
     {
-        var set = new ItemSet();
+        var set = new BatchItemSet();
         for (var e = 0; e < count; e++)
         {
             var problem = Problem.Random(900 + e, Rows, columns, tokens: 2 * columns, latentRank: 16);
@@ -153,20 +153,5 @@ public class BatchSettingsTests
         }
 
         return set;
-    }
-
-    private sealed class ItemSet : IDisposable
-    {
-        public List<GptqBatchItem> Items { get; } = [];
-
-        public List<Hessian> Hessians { get; } = [];
-
-        public List<Tensor> Weights { get; } = [];
-
-        public void Dispose()
-        {
-            Hessians.ForEach(h => h.Dispose());
-            Weights.ForEach(w => w.Dispose());
-        }
     }
 }

@@ -135,9 +135,9 @@ public class BatchTests
 
     // Six items of one shape: ordinary, a dead input column, no tokens, a Hessian no damping makes factorizable, one
     // that needs raised damping, ordinary again.
-    private static ItemSet MixedItems(int weightsPerItem, int rowsOfSecond = Rows)
+    private static BatchItemSet MixedItems(int weightsPerItem, int rowsOfSecond = Rows)
     {
-        var set = new ItemSet();
+        var set = new BatchItemSet();
         for (var e = 0; e < 6; e++)
         {
             var problem = Problem.Random(700 + e, Rows, Columns, tokens: 3 * Columns);
@@ -178,20 +178,5 @@ public class BatchTests
         matrix[0, 1] = tensor(offDiagonal);
         matrix[1, 0] = tensor(offDiagonal);
         return Hessian.FromMatrix(matrix, tokens: 100);
-    }
-
-    private sealed class ItemSet : IDisposable
-    {
-        public List<GptqBatchItem> Items { get; } = [];
-
-        public List<Hessian> Hessians { get; } = [];
-
-        public List<Tensor> Weights { get; } = [];
-
-        public void Dispose()
-        {
-            Hessians.ForEach(h => h.Dispose());
-            Weights.ForEach(w => w.Dispose());
-        }
     }
 }
