@@ -32,6 +32,21 @@ internal static class Cublas
         }
     }
 
+    /// <summary>
+    /// Column-major C = alpha·op(A)·op(B) + beta·C for <paramref name="batch"/> fp32 matrices on libtorch's default
+    /// stream of <paramref name="device"/>; a stride of 0 reuses one matrix for the whole batch.
+    /// </summary>
+    public static unsafe void GemmStridedBatched(
+        int device, int opA, int opB, int m, int n, int k, float alpha,
+        IntPtr a, int lda, long strideA, IntPtr b, int ldb, long strideB,
+        float beta, IntPtr c, int ldc, long strideC, int batch, int compute)
+    {
+        Check(NativeMethods.cublasGemmStridedBatchedEx(
+            Handle(device), opA, opB, m, n, k, &alpha,
+            a, R32F, lda, strideA, b, R32F, ldb, strideB,
+            &beta, c, R32F, ldc, strideC, batch, compute, GemmDefault), "cublasGemmStridedBatchedEx");
+    }
+
     public static void Check(int status, string call)
     {
         if (status != 0)

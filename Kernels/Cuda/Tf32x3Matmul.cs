@@ -1,4 +1,3 @@
-using MoeQuant.Kernels.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,16 +15,9 @@ public static class Tf32x3Matmul
     /// <param name="a">(E, m, k) or (1, m, k) fp32 CUDA; a batch of 1 is shared by every product.</param>
     /// <param name="b">(E, k, n) or (1, k, n) fp32 CUDA, same device.</param>
     /// <returns>(E, m, n) fp32 contiguous.</returns>
-    public static unsafe Tensor Bmm(Tensor a, Tensor b)
+    public static Tensor Bmm(Tensor a, Tensor b)
     {
-        var (m, k, n) = ((int)a.shape[1], (int)a.shape[2], (int)b.shape[2]);
-        var batch = (int)Math.Max(a.shape[0], b.shape[0]);
-        if (a.dtype != ScalarType.Float32 || b.dtype != ScalarType.Float32 || b.shape[1] != k
-            || (a.shape[0] != batch && a.shape[0] != 1) || (b.shape[0] != batch && b.shape[0] != 1))
-        {
-            throw new ArgumentException($"expected (E,m,k)·(E,k,n) fp32, got {a.dtype}[{string.Join(",", a.shape)}]·{b.dtype}[{string.Join(",", b.shape)}]");
-        }
-
+        var (batch, m, k, n) = Tf32Matmul.Shape(a, b);
         var device = a.device.index;
         var (aHi, aLo) = Split(a.contiguous(), device);
         var (bHi, bLo) = Split(b.contiguous(), device);
@@ -36,21 +28,14 @@ public static class Tf32x3Matmul
         }
 
         // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: pass B first with the dimensions swapped.
-        var one = 1f;
-        var zero = 0f;
-        var handle = Cublas.Handle(device);
-        var terms = new[] { (bHi, aHi, zero), (bLo, aHi, one), (bHi, aLo, one) };
         var strideA = a.shape[0] == 1 ? 0L : (long)m * k; // stride 0 reuses one matrix for the whole batch
         var strideB = b.shape[0] == 1 ? 0L : (long)k * n;
-        foreach (var (left, right, beta) in terms)
+        foreach (var (left, right, beta) in new[] { (bHi, aHi, 0f), (bLo, aHi, 1f), (bHi, aLo, 1f) })
         {
-            var betaValue = beta;
-            Cublas.Check(NativeMethods.cublasGemmStridedBatchedEx(
-                handle, Cublas.OpN, Cublas.OpN, n, m, k, &one,
-                DevicePointer.Of(left), Cublas.R32F, n, strideB,
-                DevicePointer.Of(right), Cublas.R32F, k, strideA,
-                &betaValue, DevicePointer.Of(c), Cublas.R32F, n, (long)m * n,
-                batch, Cublas.Compute32FFastTf32, Cublas.GemmDefault), "cublasGemmStridedBatchedEx");
+            Cublas.GemmStridedBatched(
+                device, Cublas.OpN, Cublas.OpN, n, m, k, 1f,
+                DevicePointer.Of(left), n, strideB, DevicePointer.Of(right), k, strideA,
+                beta, DevicePointer.Of(c), n, (long)m * n, batch, Cublas.Compute32FFastTf32);
         }
 
         foreach (var t in new[] { aHi, aLo, bHi, bLo })

@@ -14,7 +14,9 @@
 # Needs .device-pub from bench/device/publish.sh (carry it). Writes at most 8 files into $OUT: profile.log,
 # stages.jsonl, ncu-all.csv, ncu-detail.csv, summary.md, kernels.csv and ncu-detail.ncu-rep (if under 15 MiB).
 # Usage: bench/device/profile-gptq.sh      (env: NCU, NCU_BATCH=4, NCU_CONFIG=default+absmax, STAGE_BATCH=32,
-#        SECOND_STAGE_BATCH=8 (empty: skip), DEADLINE_S=420 (no optional step starts later), TOTAL_S=570)
+#        SECOND_STAGE_BATCH=8 (empty: skip), DEADLINE_S=420 (no optional step starts later), TOTAL_S=570,
+#        STEPS="stages range a b second" (the steps to run), NCU_B_BATCH=$NCU_BATCH, NCU_B_KERNELS (ncu -k filter of
+#        pass B, default: the kernels that take 90% of pass A's time), NCU_B_LAUNCHES=40)
 set -Eeuo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:?set OUT to the folder for results}
@@ -34,6 +36,11 @@ stage_batch=${STAGE_BATCH:-32}
 second_batch=${SECOND_STAGE_BATCH-8}
 deadline=${DEADLINE_S:-420}
 total=${TOTAL_S:-570}
+steps=" ${STEPS:-stages range a b second} "
+want() { [[ "$steps" == *" $1 "* ]]; }
+b_batch=${NCU_B_BATCH:-$ncu_batch}
+b_kernels=${NCU_B_KERNELS:-regex:gptq_block|gemm|Kernel2|trsm|potrf|mse|elementwise_kernel|split_tf32}
+b_launches=${NCU_B_LAUNCHES:-40}
 stages="$out/stages.jsonl"
 work=/tmp/profile-gptq
 rm -rf "$work" && mkdir -p "$work"
@@ -74,66 +81,74 @@ stage_run() { # batch, config, own limit in seconds
 }
 
 # 1) stage breakdown at batch $stage_batch, both configurations
-stage_run "$stage_batch" default+absmax 200
-stage_run "$stage_batch" activation+mse 200
+if want stages; then
+  stage_run "$stage_batch" default+absmax 200
+  stage_run "$stage_batch" activation+mse 200
+fi
 
 # 2) the profiled expert's wall time without a profiler
-log "wall time of the profiled expert without a profiler"
-timeout "$(limit 120)" bench/device/run.sh bench gptq --batch "$ncu_batch" --profile all --config "$ncu_config" --out "$stages" > "$work/range.log" 2>&1 \
-  || { tail -25 "$work/range.log"; step_failed "bench gptq --batch $ncu_batch --profile all (no profiler)"; }
+if want range; then
+  log "wall time of the profiled expert without a profiler"
+  timeout "$(limit 120)" bench/device/run.sh bench gptq --batch "$ncu_batch" --profile all --config "$ncu_config" --out "$stages" > "$work/range.log" 2>&1 \
+    || { tail -25 "$work/range.log"; step_failed "bench gptq --batch $ncu_batch --profile all (no profiler)"; }
+fi
 
 # 3) ncu pass A: every launch of one batched expert, durations (single-pass metrics: no kernel replay)
-log "ncu pass A: all launches of one expert, batch $ncu_batch, $ncu_config"
-if timeout "$(limit 240)" "$ncu" --profile-from-start off --clock-control none --target-processes all \
-  --metrics gpu__time_duration.sum,launch__registers_per_thread,launch__grid_size,launch__block_size \
-  --log-file "$work/ncu-all.log" -f -o "$work/ncu-all" \
-  bench/device/run.sh bench gptq --batch "$ncu_batch" --profile all --config "$ncu_config" --out "$stages"; then
-  grep -E '==(ERROR|WARNING)==' "$work/ncu-all.log" | sort | uniq -c | head -10 || true
-  export_csv "$work/ncu-all.ncu-rep" "$out/ncu-all.csv" || step_failed "export of pass A"
-  log "pass A: $(($(wc -l < "$out/ncu-all.csv") - 2)) launches profiled"
-  summary || step_failed "summary"
-else
-  tail -30 "$work/ncu-all.log"
-  step_failed "ncu pass A"
+if want a; then
+  log "ncu pass A: all launches of one expert, batch $ncu_batch, $ncu_config"
+  if timeout "$(limit 240)" "$ncu" --profile-from-start off --clock-control none --target-processes all \
+    --metrics gpu__time_duration.sum,launch__registers_per_thread,launch__grid_size,launch__block_size \
+    --log-file "$work/ncu-all.log" -f -o "$work/ncu-all" \
+    bench/device/run.sh bench gptq --batch "$ncu_batch" --profile all --config "$ncu_config" --out "$stages"; then
+    grep -E '==(ERROR|WARNING)==' "$work/ncu-all.log" | sort | uniq -c | head -10 || true
+    export_csv "$work/ncu-all.ncu-rep" "$out/ncu-all.csv" || step_failed "export of pass A"
+    log "pass A: $(($(wc -l < "$out/ncu-all.csv") - 2)) launches profiled"
+    summary || step_failed "summary"
+  else
+    tail -30 "$work/ncu-all.log"
+    step_failed "ncu pass A"
+  fi
 fi
 
 # 4) ncu pass B: sampled stage entries, throughput / pipes / occupancy. Pipe metrics are taken only where this ncu
 #    knows them for this GPU; if ncu still rejects them, the pass is repeated with the sections alone.
-"$ncu" --devices 0 --query-metrics > "$work/metrics.txt" 2>&1 || log "ncu --query-metrics failed; pass B takes the sections only"
-extra=()
-for m in sm__pipe_tensor_cycles_active:.avg.pct_of_peak_sustained_active \
-         sm__pipe_tensor_op_hmma_cycles_active:.avg.pct_of_peak_sustained_active \
-         sm__pipe_tensor_op_gmma_cycles_active:.avg.pct_of_peak_sustained_active \
-         sm__pipe_fma_cycles_active:.avg.pct_of_peak_sustained_active \
-         sm__pipe_fp64_cycles_active:.avg.pct_of_peak_sustained_active \
-         dram__throughput:.avg.pct_of_peak_sustained_elapsed \
-         l1tex__t_sectors_pipe_lsu_mem_local_op_ld:.sum \
-         l1tex__t_sectors_pipe_lsu_mem_local_op_st:.sum; do
-  base=${m%%:*}
-  if grep -qw -- "$base" "$work/metrics.txt"; then extra+=("$base${m#*:}"); fi
-done
-metrics=$(IFS=,; echo "${extra[*]:-}")
-log "ncu pass B: sampled stage entries, sections SpeedOfLight LaunchStats Occupancy; metrics: ${metrics:-none}"
-pass_b() {
-  timeout "$(limit 300)" "$ncu" --profile-from-start off --clock-control none --target-processes all \
-    --section SpeedOfLight --section LaunchStats --section Occupancy "$@" \
-    --log-file "$work/ncu-detail.log" -f -o "$work/ncu-detail" \
-    bench/device/run.sh bench gptq --batch "$ncu_batch" --profile sampled --config "$ncu_config" --out "$stages"
-}
-pass_b_ok=1
-if [ -n "$metrics" ]; then
-  pass_b --metrics "$metrics" || { tail -20 "$work/ncu-detail.log"; log "pass B failed with the pipe metrics; again with the sections alone"; pass_b || pass_b_ok=0; }
-else
-  pass_b || pass_b_ok=0
-fi
-if [ "$pass_b_ok" = 1 ]; then
-  grep -E '==(ERROR|WARNING)==' "$work/ncu-detail.log" | sort | uniq -c | head -10 || true
-  export_csv "$work/ncu-detail.ncu-rep" "$out/ncu-detail.csv" || step_failed "export of pass B"
-  log "pass B: $(($(wc -l < "$out/ncu-detail.csv") - 2)) launches profiled"
-  if [ "$(stat -c %s "$work/ncu-detail.ncu-rep")" -lt $((15 * 1024 * 1024)) ]; then cp "$work/ncu-detail.ncu-rep" "$out/"; fi
-else
-  tail -30 "$work/ncu-detail.log"
-  step_failed "ncu pass B"
+if want b; then
+  "$ncu" --devices 0 --query-metrics > "$work/metrics.txt" 2>&1 || log "ncu --query-metrics failed; pass B takes the sections only"
+  extra=()
+  for m in sm__pipe_tensor_cycles_active:.avg.pct_of_peak_sustained_active \
+           sm__pipe_tensor_op_hmma_cycles_active:.avg.pct_of_peak_sustained_active \
+           sm__pipe_tensor_op_gmma_cycles_active:.avg.pct_of_peak_sustained_active \
+           sm__pipe_fma_cycles_active:.avg.pct_of_peak_sustained_active \
+           sm__pipe_fp64_cycles_active:.avg.pct_of_peak_sustained_active \
+           dram__throughput:.avg.pct_of_peak_sustained_elapsed \
+           l1tex__t_sectors_pipe_lsu_mem_local_op_ld:.sum \
+           l1tex__t_sectors_pipe_lsu_mem_local_op_st:.sum; do
+    base=${m%%:*}
+    if grep -qw -- "$base" "$work/metrics.txt"; then extra+=("$base${m#*:}"); fi
+  done
+  metrics=$(IFS=,; echo "${extra[*]:-}")
+  log "ncu pass B: sampled stage entries of batch $b_batch, kernels $b_kernels, at most $b_launches launches, sections SpeedOfLight LaunchStats Occupancy; metrics: ${metrics:-none}"
+  pass_b() {
+    timeout "$(limit 300)" "$ncu" --profile-from-start off --clock-control none --target-processes all \
+      --section SpeedOfLight --section LaunchStats --section Occupancy -k "$b_kernels" --launch-count "$b_launches" "$@" \
+      --log-file "$work/ncu-detail.log" -f -o "$work/ncu-detail" \
+      bench/device/run.sh bench gptq --batch "$b_batch" --profile sampled --config "$ncu_config" --out "$stages"
+  }
+  pass_b_ok=1
+  if [ -n "$metrics" ]; then
+    pass_b --metrics "$metrics" || { tail -20 "$work/ncu-detail.log"; log "pass B failed with the pipe metrics; again with the sections alone"; pass_b || pass_b_ok=0; }
+  else
+    pass_b || pass_b_ok=0
+  fi
+  if [ "$pass_b_ok" = 1 ]; then
+    grep -E '==(ERROR|WARNING)==' "$work/ncu-detail.log" | sort | uniq -c | head -10 || true
+    export_csv "$work/ncu-detail.ncu-rep" "$out/ncu-detail.csv" || step_failed "export of pass B"
+    log "pass B: $(($(wc -l < "$out/ncu-detail.csv") - 2)) launches profiled"
+    if [ "$(stat -c %s "$work/ncu-detail.ncu-rep")" -lt $((15 * 1024 * 1024)) ]; then cp "$work/ncu-detail.ncu-rep" "$out/"; fi
+  else
+    tail -30 "$work/ncu-detail.log"
+    step_failed "ncu pass B"
+  fi
 fi
 
 # 5) summary
@@ -141,7 +156,7 @@ summary || step_failed "summary"
 log "summary written to $out/summary.md"
 
 # 6) a second stage breakdown at a smaller batch, if time allows
-if [ -n "$second_batch" ] && [ $(($(date +%s) - t0)) -lt "$deadline" ]; then
+if want second && [ -n "$second_batch" ] && [ $(($(date +%s) - t0)) -lt "$deadline" ]; then
   stage_run "$second_batch" default+absmax 90
   if [ $(($(date +%s) - t0)) -lt "$deadline" ]; then stage_run "$second_batch" activation+mse 90; fi
 else
