@@ -1,22 +1,26 @@
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace MoeQuant.Kernels.Cuda;
 
 /// <summary>
-/// GPTQ's lazy update of the columns after a block, accumulated in place: <c>Wt[e, end:, :] += Û[f, start:end, end:]ᵀ · D[e]</c>
-/// in plain fp32, as strided-batched cuBLAS products with beta = 1 written straight into the weights. A product
-/// followed by an add wrote the (C − end) × R update and read it back: on H100, the add alone took as long as the
-/// product.
+/// GPTQ's lazy update of the columns after a block, accumulated in place: <c>Wt[e, end:, :] += Û[f, start:end, end:]ᵀ · D[e]</c>,
+/// fp32-accurate on TF32 tensor cores. The 3xTF32 terms (hi·hi + hi·lo + lo·hi) run as one strided-batched cuBLAS product of
+/// three times the depth, <c>[D_hi D_hi D_lo]·[Û_hi; Û_lo; Û_hi]</c>, accumulated straight into the weights (beta = 1), so the
+/// (C − end) × R tail is read and written once per block. The block is only 128 deep: a product per term, or a product
+/// followed by an add, spends its time moving the tail instead.
 /// </summary>
 internal static class LazyBlockUpdate
 {
+    private const int Threads = 256;
+
     /// <summary>Applies the update of block [start, start + width) to every matrix.</summary>
     /// <param name="wt">(E, C, R) fp32 contiguous: transposed weights in processing order.</param>
     /// <param name="uhat">(F, C, C) fp32 contiguous, F dividing E: matrix e uses factor e mod F (see <see cref="FusedGptqLoop.Run"/>).</param>
     /// <param name="error">(E, blockSize, R) fp32 contiguous: the block's scaled errors, first <paramref name="width"/> rows used.</param>
     /// <param name="start">First column of the block.</param>
     /// <param name="width">Columns in the block; the update covers columns start + width .. C.</param>
-    public static void Apply(torch.Tensor wt, torch.Tensor uhat, torch.Tensor error, int start, int width)
+    public static void Apply(Tensor wt, Tensor uhat, Tensor error, int start, int width)
     {
         var (matrices, columns, rows) = ((int)wt.shape[0], (int)wt.shape[1], (int)wt.shape[2]);
         var factors = (int)uhat.shape[0];
@@ -30,20 +34,38 @@ internal static class LazyBlockUpdate
 
         var device = wt.device.index;
         var (w, u, d) = (DevicePointer.Of(wt), DevicePointer.Of(uhat), DevicePointer.Of(error));
+        // Bands: errors as [hi; hi; lo] (E, 3·width, R), factor rows as [hi; lo; hi] (F, 3·width, rest).
+        using var errorBands = empty(matrices, 3 * width, rows, ScalarType.Float32, wt.device);
+        using var factorBands = empty(factors, 3 * width, rest, ScalarType.Float32, wt.device);
+        Split(device, d, (long)blockSize * rows, rows, width, rows, matrices, errorBands, loSlot: 2);
+        Split(device, Offset(u, ((long)start * columns) + end), (long)columns * columns, columns, width, rest, factors, factorBands, loSlot: 1);
+        var (e, f) = (DevicePointer.Of(errorBands), DevicePointer.Of(factorBands));
+
         // One product per group of matrices that walk the factors in order: all of them for a shared factor (stride 0),
         // else F at a time (tied weight positions reuse factors 0..F-1).
         var perProduct = factors == 1 ? matrices : factors;
+        var depth = 3 * width;
         for (var first = 0; first < matrices; first += perProduct)
         {
-            // Column-major view, R the leading dimension: Tailᵀ (R × rest) += Dᵀ (R × width) · Û[start:end, end:] (width × rest).
-            // Û's block rows, row-major with stride C, are the column-major (rest × width) matrix transposed: op T, ld C.
+            // Column-major, R the leading dimension: Tailᵀ (R × rest) += Eᵀ (R × 3w) · F (3w × rest), where the bands of F,
+            // row-major (3w × rest), are the column-major (rest × 3w) matrix transposed: op T, ld rest.
             Cublas.GemmStridedBatched(
-                device, Cublas.OpN, Cublas.OpT, rows, rest, width, 1f,
-                Offset(d, (long)first * blockSize * rows), rows, (long)blockSize * rows,
-                Offset(u, ((long)start * columns) + end), columns, factors == 1 ? 0L : (long)columns * columns,
+                device, Cublas.OpN, Cublas.OpT, rows, rest, depth, 1f,
+                Offset(e, (long)first * depth * rows), rows, (long)depth * rows,
+                f, rest, factors == 1 ? 0L : (long)depth * rest,
                 1f, Offset(w, (((long)first * columns) + end) * rows), rows, (long)columns * rows,
-                perProduct, Cublas.Compute32F);
+                perProduct, Cublas.Compute32FFastTf32);
         }
+    }
+
+    // Cuda/SplitTf32.cu split_tf32_bands: a batch of strided (rows × cols) blocks into contiguous hi/lo bands.
+    private static void Split(int device, IntPtr source, long batchStride, int ld, int rows, int cols, int batch, Tensor bands, int loSlot)
+    {
+        var count = (long)batch * rows * cols;
+        var blocks = (uint)Math.Min(65535, (count + Threads - 1) / Threads);
+        CudaModuleCache.Get(device, "SplitTf32", "split_tf32_bands").Launch(
+            (blocks, 1u, 1u), (Threads, 1u, 1u), 0,
+            source, batchStride, ld, rows, cols, KernelArgument.Of(bands), count, loSlot);
     }
 
     private static IntPtr Offset(IntPtr pointer, long floats) => pointer + (nint)(floats * sizeof(float));

@@ -12,3 +12,29 @@ extern "C" __global__ void split_tf32(const float* __restrict__ a, float* __rest
         lo[i] = x - h;
     }
 }
+
+// The same split for one K-concatenated 3xTF32 product, C += [A_hi A_hi A_lo]·[B_hi; B_lo; B_hi]: one GEMM of three
+// times the depth reads and writes C once, where three accumulating GEMMs would each read and write it.
+// src: batch of (rows × cols) blocks with leading dimension ld and batch stride batchStride (any strided view);
+// dst: contiguous (batch, 3·rows, cols), the three row bands in the order given by loSlot (1: hi lo hi, 2: hi hi lo).
+extern "C" __global__ void split_tf32_bands(
+    const float* __restrict__ src, long long batchStride, int ld, int rows, int cols,
+    float* __restrict__ dst, long long n, int loSlot)
+{
+    const long long block = (long long)rows * cols;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    {
+        const long long b = i / block;
+        const long long within = i - b * block;
+        const int r = (int)(within / cols);
+        const int c = (int)(within - (long long)r * cols);
+        const float x = src[b * batchStride + (long long)r * ld + c];
+        unsigned int rounded;
+        asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(rounded) : "f"(x));
+        const float h = __uint_as_float(rounded);
+        float* out = dst + b * 3 * block + within;
+        out[0] = loSlot == 0 ? x - h : h;
+        out[block] = loSlot == 1 ? x - h : h;
+        out[2 * block] = loSlot == 2 ? x - h : h;
+    }
+}

@@ -83,7 +83,9 @@ public static class GptqBatchWorkspace
         var groups = groupSize < 0 ? 1 : c / groupSize;
         var factorChunk = FactorChunk(items, columns, factorChunkElements);
         var factorPhase = square * (items + (9L * factorChunk));
-        var loopPerItem = square + (18 * sumRows * c) + (4 * maxRows * c) + (16 * sumRows * groups) + (32 * c);
+        // The lazy update's 3xTF32 bands of one 128-column block: errors (3·128 × rows) and factor rows (3·128 × C), fp32.
+        var bands = 3 * 128 * 4 * (sumRows + c);
+        var loopPerItem = square + (18 * sumRows * c) + (4 * maxRows * c) + (16 * sumRows * groups) + (32 * c) + bands;
         var perCall = (68 * maxRows * c) + (2 * square);
         return Math.Max(factorPhase, items * loopPerItem) + perCall;
     }

@@ -1,5 +1,4 @@
 using MoeQuant.Kernels.Cuda;
-using MoeQuant.Kernels.LinearAlgebra;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -26,32 +25,24 @@ public static class ProxyLoss
     /// <param name="weight">(rows, columns) float32.</param>
     /// <param name="candidates">(rows, columns) float32 each.</param>
     /// <param name="fast">
-    /// On CUDA: the first candidate's product on 3xTF32 tensor cores (fp32-accurate) and the others' and the weight's on
-    /// TF32 (10 mantissa bits), at about a third of the time of all on 3xTF32. The first candidate is GPTQ's result,
-    /// whose error GPTQ steers into H's small directions: its trace cancels, and TF32 moved it by up to 0.15% on
-    /// DeepSeek-V3-sized problems. The weight's and round-to-nearest's errors have no such design. Plain fp32 otherwise.
+    /// On CUDA, the product on TF32 tensor cores (10 mantissa bits), at a third of the time of 3xTF32: these losses are a
+    /// report, not an input to any decision. GPTQ steers its error into H's small directions, so the trace of its
+    /// result cancels and TF32 moved it by up to 0.15% on DeepSeek-V3-sized problems (3xTF32 for that one candidate
+    /// alone cost 3.3 ms more per expert). Plain fp32 otherwise.
     /// </param>
     /// <returns>(candidates + 1) float64.</returns>
     internal static Tensor Traces(Tensor hessian, Tensor weight, IReadOnlyList<Tensor> candidates, bool fast)
     {
         using var scope = NewDisposeScope();
         var rows = weight.shape[0];
-        var operands = candidates.Select(c => c - weight).Prepend(weight).ToArray();
-        if (!fast || weight.device_type != DeviceType.CUDA || candidates.Count == 0)
-        {
-            // W and every W−Q stacked, one GEMM with H for all of them.
-            return Sum(cat(operands, 0), stacked => stacked.mm(hessian), operands.Length, rows).MoveToOuterDisposeScope();
-        }
-
-        var h = hessian.unsqueeze(0);
-        var accurate = Sum(operands[1], a => Fp32Bmm.Multiply(a.unsqueeze(0), h).squeeze(0), 1, rows);
-        var rough = Sum(cat([operands[0], .. operands[2..]], 0), a => Tf32Matmul.Bmm(a.unsqueeze(0), h).squeeze(0), operands.Length - 1, rows);
-        return cat([rough.narrow(0, 0, 1), accurate, rough.narrow(0, 1, operands.Length - 2)], 0).MoveToOuterDisposeScope();
+        // 1) W and every W−Q stacked, one GEMM with H for all of them; tr(A H Aᵀ) = Σ (A H) ∘ A, summed in fp64.
+        var stacked = cat(candidates.Select(c => c - weight).Prepend(weight).ToArray(), 0);
+        var product = fast && stacked.device_type == DeviceType.CUDA
+            ? Tf32Matmul.Bmm(stacked.unsqueeze(0), hessian.unsqueeze(0)).squeeze(0)
+            : stacked.mm(hessian);
+        var perRow = (product * stacked).sum(1, type: ScalarType.Float64);
+        return perRow.view(candidates.Count + 1, rows).sum(1).MoveToOuterDisposeScope();
     }
-
-    // tr(A H Aᵀ) = Σ (A H) ∘ A of each of the count (rows, C) blocks stacked in a, summed in fp64.
-    private static Tensor Sum(Tensor a, Func<Tensor, Tensor> timesHessian, int count, long rows) =>
-        (timesHessian(a) * a).sum(1, type: ScalarType.Float64).view(count, rows).sum(1);
 
     /// <summary>Each candidate's trace over the weight's; null when the weight's is not positive.</summary>
     internal static double?[] Ratios(IReadOnlyList<double> traces)
