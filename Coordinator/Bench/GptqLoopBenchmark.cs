@@ -15,6 +15,7 @@ internal static class GptqLoopBenchmark
     private const int GroupSize = 128;
     private const int Bits = 4;
     private const int FactorBatch = 8;
+    private static readonly int[] LeafSizes = [512, 256, 128, 64];
 
     public static void Run(BenchRecorder recorder, int device, int tokens, int batch)
     {
@@ -29,6 +30,15 @@ internal static class GptqLoopBenchmark
             var factorMs = DeviceTimer.MedianMilliseconds(cuda, () => InverseCholesky.UpperFactorOfInverse(problem.Hessian), warmup: 1, repetitions: 3);
             var hessians = problem.Hessian.expand(FactorBatch, -1, -1).contiguous();
             var factorBatchMs = DeviceTimer.MedianMilliseconds(cuda, () => InverseCholesky.UpperFactorOfInverse(hessians), warmup: 1, repetitions: 3);
+            // The leaf width trades cuSOLVER's batched potrf/trsm (latency-bound) against one more level of products.
+            var reference = InverseCholesky.UpperFactorOfInverse(hessians);
+            var byLeaf = LeafSizes.ToDictionary(
+                leaf => leaf.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                leaf => new
+                {
+                    msPerMatrix = DeviceTimer.MedianMilliseconds(cuda, () => InverseCholesky.UpperFactorOfInverse(hessians, leaf), warmup: 1, repetitions: 3) / FactorBatch,
+                    maxRelativeDifferenceFromLeaf256 = ((InverseCholesky.UpperFactorOfInverse(hessians, leaf) - reference).abs().max() / reference.abs().max()).item<float>(),
+                });
             var upper = InverseCholesky.UpperFactorOfInverse(problem.Hessian);
             var uhat = (upper / upper.diagonal().unsqueeze(1)).contiguous().unsqueeze(0);
             var factorAgreement = ((upper - CusolverUpperFactor(problem.Hessian)).abs().max() / upper.abs().max()).item<float>();
@@ -65,6 +75,7 @@ internal static class GptqLoopBenchmark
                     upperFactorCusolverMs = cusolverMs,
                     upperFactorMs = factorMs,
                     upperFactorBatchMsPerMatrix = factorBatchMs / FactorBatch,
+                    upperFactorBatchByLeafSize = byLeaf,
                     upperFactorMaxRelativeDifference = factorAgreement,
                     codesDifferingFraction = differing.gt(0).to_type(ScalarType.Float64).mean().item<double>(),
                     maxCodeDifference = differing.max().item<int>(),

@@ -16,7 +16,8 @@
 # Usage: bench/device/profile-gptq.sh      (env: NCU, NCU_BATCH=4, NCU_CONFIG=default+absmax, STAGE_BATCH=32,
 #        SECOND_STAGE_BATCH=8 (empty: skip), DEADLINE_S=420 (no optional step starts later), TOTAL_S=570,
 #        STEPS="stages range a b second" (the steps to run), NCU_B_BATCH=$NCU_BATCH, NCU_B_KERNELS (ncu -k filter of
-#        pass B, default: the kernels that take 90% of pass A's time), NCU_B_LAUNCHES=40)
+#        pass B, default: the kernel families that take most of pass A's time), NCU_B_LAUNCHES=2 (per kernel and launch
+#        configuration: ncu --filter-mode per-launch-config))
 set -Eeuo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:?set OUT to the folder for results}
@@ -39,8 +40,8 @@ total=${TOTAL_S:-570}
 steps=" ${STEPS:-stages range a b second} "
 want() { [[ "$steps" == *" $1 "* ]]; }
 b_batch=${NCU_B_BATCH:-$ncu_batch}
-b_kernels=${NCU_B_KERNELS:-regex:gptq_block|gemm|Kernel2|trsm|potrf|mse|elementwise_kernel|split_tf32}
-b_launches=${NCU_B_LAUNCHES:-40}
+b_kernels=${NCU_B_KERNELS:-regex:gptq_block|sm90_xmma|mse_scale|split_tf32|trsm|potrf|sgemm|s1688gemm|flip|reduce_kernel}
+b_launches=${NCU_B_LAUNCHES:-2}
 stages="$out/stages.jsonl"
 work=/tmp/profile-gptq
 rm -rf "$work" && mkdir -p "$work"
@@ -127,10 +128,10 @@ if want b; then
     if grep -qw -- "$base" "$work/metrics.txt"; then extra+=("$base${m#*:}"); fi
   done
   metrics=$(IFS=,; echo "${extra[*]:-}")
-  log "ncu pass B: sampled stage entries of batch $b_batch, kernels $b_kernels, at most $b_launches launches, sections SpeedOfLight LaunchStats Occupancy; metrics: ${metrics:-none}"
+  log "ncu pass B: sampled stage entries of batch $b_batch, kernels $b_kernels, at most $b_launches launches per launch configuration, sections SpeedOfLight LaunchStats Occupancy; metrics: ${metrics:-none}"
   pass_b() {
     timeout "$(limit 300)" "$ncu" --profile-from-start off --clock-control none --target-processes all \
-      --section SpeedOfLight --section LaunchStats --section Occupancy -k "$b_kernels" --launch-count "$b_launches" "$@" \
+      --section SpeedOfLight --section LaunchStats --section Occupancy -k "$b_kernels" --filter-mode per-launch-config --launch-count "$b_launches" "$@" \
       --log-file "$work/ncu-detail.log" -f -o "$work/ncu-detail" \
       bench/device/run.sh bench gptq --batch "$b_batch" --profile sampled --config "$ncu_config" --out "$stages"
   }
