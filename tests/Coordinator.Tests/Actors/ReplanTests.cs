@@ -73,7 +73,7 @@ public sealed class ReplanTests(ITestOutputHelper output) : Akka.TestKit.Xunit2.
         var executors = Enumerable.Range(0, devices).Select(i => (faults ?? (e => e))(new FaultyExecutor($"cpu:{i}"))).ToList();
         _executors.AddRange(executors);
         var completion = new RunCompletion();
-        var settings = new CoordinatorSettings(workload.Shape, StartLayer: 0, devices, MaxLayerAttempts: 4, WaveBytes: long.MaxValue);
+        var settings = new CoordinatorSettings(workload.Shape, StartLayer: 0, devices, MaxLayerAttempts: 4, WaveBytes: long.MaxValue, ConfiguredWaveBytes: long.MaxValue);
         var coordinator = Sys.ActorOf(CoordinatorActor.Props(settings, new RunJournal(layout), new QualityReport(layout), new RunProgress(workload.Shape.Layers, 0, workload.Shape.TotalTokens), completion), $"coordinator-{name}");
         var node = new NodeSettings(0.01, 10, 16, OffloadActivations: false, TimeSpan.FromSeconds(1));
         Sys.ActorOf(GpuNodeSupervisor.Props([.. executors], workload, new BulkStore(), node, coordinator), $"devices-{name}");
