@@ -49,7 +49,7 @@ public static class WaveBudget
 
         var to = Math.Max(1, Math.Min(budget, bytes) / 2);
         return new OutOfMemoryDecision(failure, budget, to, null,
-            $"{where}, wave {wave} ({units.Count} units, {Size(bytes)} of Hessians{Memory(failure)}): wave budget {Size(budget)} -> {Size(to)} for this and later layers");
+            $"{where}, wave {wave} ({units.Count} units, {Size(bytes)} of Hessians{Memory(failure)}): wave budget cut from {Size(budget)} to {Size(to)} for this and later layers");
     }
 
     /// <summary>Bytes for people: "256 B", "1.5 MiB", "6.00 GiB".</summary>
