@@ -65,6 +65,24 @@ public sealed class ReplanTests(ITestOutputHelper output) : Akka.TestKit.Xunit2.
     }
 
     [Fact]
+    public async Task Should_redo_a_layer_that_ran_out_of_memory_in_its_commit_forward_as_a_failed_try_with_the_same_waves()
+    {
+        var clean = await Run("clean", devices: 2);
+        var faulty = await Run("commit", devices: 2, e => e.Fail(j => j.Kind == GpuJobKind.Forward && j.Layer == 1, OutOfMemory, times: 1));
+        var once = await Run("once", devices: 2, e => e.Fail(j => j.Kind == GpuJobKind.Forward && j.Layer == 1, OutOfMemory, times: 1), maxLayerAttempts: 1);
+
+        Assert.True(faulty.Outcome.Succeeded, faulty.Outcome.Message);
+        Assert.Contains("\"event\":\"plan\",\"layer\":1,\"attempt\":1,\"wave_bytes\":9223372036854775807", faulty.Journal, StringComparison.Ordinal);
+        Assert.DoesNotContain("wave_budget", faulty.Journal, StringComparison.Ordinal);
+        Assert.Equal(SaveDirs.Outputs(clean.Dir), SaveDirs.Outputs(faulty.Dir));
+        // No Hessian is resident in the commit forward: smaller waves would not help, so the redo is a failed try.
+        Assert.False(once.Outcome.Succeeded);
+        Assert.Contains("layer 1 failed 1 times; last: cpu:", once.Outcome.Message, StringComparison.Ordinal);
+        Assert.Contains("ran out of memory in commit of layer 1", once.Outcome.Message, StringComparison.Ordinal);
+        Assert.Contains("smaller waves do not help", once.Outcome.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Should_stop_the_run_and_keep_finished_layers_when_no_device_is_left()
     {
         var run = await Run("dead", devices: 1, e => e.Fail(j => j.Kind == GpuJobKind.Calibrate && j.Layer == 1, () => new GpuContextCorruptedException("cuLaunchKernel", 700, "CUDA_ERROR_ILLEGAL_ADDRESS")));
@@ -76,6 +94,8 @@ public sealed class ReplanTests(ITestOutputHelper output) : Akka.TestKit.Xunit2.
         var report = JsonNode.Parse(File.ReadAllText(Path.Combine(new RunLayout(run.Dir).ReportDir, QualityReport.UnitsFile)))!;
         Assert.Equal(1, (int)report["layers"]!);
     }
+
+    private static Exception OutOfMemory() => new GpuOutOfMemoryException("cuMemAlloc", 2, "CUDA_ERROR_OUT_OF_MEMORY");
 
     protected override void Dispose(bool disposing)
     {
