@@ -251,7 +251,11 @@ public sealed class CoordinatorActor : ReceiveActor
         _journal.RecordRunDoneAsync(_settings.Shape.Layers).PipeTo(Self, success: () => new RunRecorded(), failure: e => new RecordFailed(e));
         Become(() =>
         {
-            Receive<RunRecorded>(_ => _completion.Complete(new RunOutcome(true, $"all {_settings.Shape.Layers} layers quantized")));
+            // A run that had to cut its waves ran slower than asked for: the user should see it at the end, not only in the log.
+            var cut = _waveBytes < _settings.ConfiguredWaveBytes
+                ? $" (in waves of at most {WaveBudget.Size(_waveBytes)} of Hessians, not {WaveBudget.Size(_settings.ConfiguredWaveBytes)}: the device ran out of memory)"
+                : "";
+            Receive<RunRecorded>(_ => _completion.Complete(new RunOutcome(true, $"all {_settings.Shape.Layers} layers quantized{cut}")));
             Receive<RecordFailed>(m => Stop($"writing the journal failed: {m.Error.GetBaseException().Message}"));
             Receive<RegisterDevice>(m => Sender.Tell(new DeviceRegistered(m.Device)));
         });

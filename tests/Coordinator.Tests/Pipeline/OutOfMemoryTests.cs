@@ -23,6 +23,7 @@ public sealed class OutOfMemoryTests : IDisposable
         Assert.Equal((0, 0), (reference.ExitCode, limited.ExitCode));
         SaveDirs.AssertSameOutputs(SaveDirs.Outputs(_dirs.New("reference")), SaveDirs.Outputs(_dirs.New("limited")));
         Assert.Equal([640L], Cuts("limited"));
+        Assert.Contains("done: all 3 layers quantized (in waves of at most 640 B of Hessians, not 6.00 GiB: the device ran out of memory)", limited.Output, StringComparison.Ordinal);
         var timings = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_dirs.New("limited"), "report", "timings.json")))!;
         var event0 = Assert.Single(timings["out_of_memory"]!.AsArray())!;
         Assert.Equal((0, "calibrate", 0, "smaller waves", 640L), ((int)event0["layer"]!, (string?)event0["phase"], (int)event0["wave"]!, (string?)event0["outcome"], (long)event0["wave_bytes_after"]!));
