@@ -79,3 +79,45 @@ public sealed record LayerWorkLost(PlanId Plan, DeviceId Device, string Reason) 
 /// <param name="Plan">The attempt to release.</param>
 /// <param name="Committed">True when the layer was committed; false when the attempt was abandoned.</param>
 public sealed record ReleaseLayer(PlanId Plan, bool Committed) : IMoeQuantMessage;
+
+/// <summary>The part of a layer's work that device work belongs to.</summary>
+public enum WorkPhase
+{
+    /// <summary>Reading the layer's weights onto the device.</summary>
+    Load,
+
+    /// <summary>The calibration forward of a wave: the shard's activations and every partial Hessian of the wave.</summary>
+    Calibrate,
+
+    /// <summary>Summing the partial Hessians of the device's units of a wave.</summary>
+    Reduce,
+
+    /// <summary>GPTQ on the device's units of a wave, while their Hessians are resident.</summary>
+    Quantize,
+
+    /// <summary>The quantized forward that makes the next layer's inputs (no Hessian is resident any more).</summary>
+    Commit,
+}
+
+/// <summary>GpuNode → coordinator: device work of a layer attempt ran out of device memory. The attempt is lost as with
+/// <see cref="LayerWorkLost"/>, but the coordinator can do better than redo it as planned: smaller waves need less
+/// memory.</summary>
+/// <param name="Plan">The attempt.</param>
+/// <param name="Device">The device that ran out of memory.</param>
+/// <param name="Phase">What the device was doing.</param>
+/// <param name="Wave">The wave whose work failed; null for <see cref="WorkPhase.Load"/> and <see cref="WorkPhase.Commit"/>,
+/// which belong to no wave.</param>
+/// <param name="Subject">The shard or units of the failed job, e.g. "shard 3" or "mlp.experts.7.gate_up_proj".</param>
+/// <param name="UsedBytes">Device memory in use right after the failure (every process, caching reserves included);
+/// null where the device cannot say (the CPU).</param>
+/// <param name="TotalBytes">The device's memory; null where <paramref name="UsedBytes"/> is.</param>
+/// <param name="Error">The device's own words, e.g. "CUDA out of memory. Tried to allocate 2.00 GiB ...".</param>
+public sealed record DeviceOutOfMemory(
+    PlanId Plan,
+    DeviceId Device,
+    WorkPhase Phase,
+    int? Wave,
+    string Subject,
+    long? UsedBytes,
+    long? TotalBytes,
+    string Error) : IMoeQuantMessage;

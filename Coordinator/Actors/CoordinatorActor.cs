@@ -13,7 +13,8 @@ namespace MoeQuant.Coordinator.Actors;
 /// Walks the model layer by layer: Planning → Loading → Calibrating → Reducing → Quantizing → Committing, one
 /// <c>Become</c> per phase. It plans from the registered devices, journals the plan before any work, and journals
 /// the layer only once its files are durable (the quality report among them). A lost device or lost work makes it
-/// re-plan the layer on the devices left and redo it from its committed input.
+/// re-plan the layer on the devices left and redo it from its committed input; a device that ran out of memory makes it
+/// re-plan the layer in smaller waves (<see cref="WaveBudget"/>).
 /// </summary>
 public sealed class CoordinatorActor : ReceiveActor
 {
@@ -29,6 +30,8 @@ public sealed class CoordinatorActor : ReceiveActor
     private LayerPlan _plan = null!;
     private int _layer;
     private int _attempt;
+    private int _failures;
+    private long _waveBytes;
 
     public CoordinatorActor(CoordinatorSettings settings, RunJournal journal, QualityReport report, RunProgress progress, RunCompletion completion)
     {
@@ -38,6 +41,7 @@ public sealed class CoordinatorActor : ReceiveActor
         _progress = progress;
         _completion = completion;
         _layer = settings.StartLayer;
+        _waveBytes = settings.WaveBytes;
         Waiting();
     }
 
@@ -60,6 +64,11 @@ public sealed class CoordinatorActor : ReceiveActor
             if (_devices.Count >= _settings.ExpectedDevices)
             {
                 _log.Info("{0} device(s) registered; starting at layer {1} of {2}", _devices.Count, _layer, _settings.Shape.Layers);
+                if (_waveBytes < _settings.ConfiguredWaveBytes)
+                {
+                    _log.Warning("Wave budget {0}, not {1}: this save_dir ran out of device memory with larger waves (journal.jsonl)", WaveBudget.Size(_waveBytes), WaveBudget.Size(_settings.ConfiguredWaveBytes));
+                }
+
                 PlanLayer();
             }
         });
@@ -67,10 +76,10 @@ public sealed class CoordinatorActor : ReceiveActor
 
     private void PlanLayer()
     {
-        _plan = LayerPlanner.Plan(new PlanId(_layer, _attempt), _devices.Keys, _settings.Shape, _settings.WaveBytes);
+        _plan = LayerPlanner.Plan(new PlanId(_layer, _attempt), _devices.Keys, _settings.Shape, _waveBytes);
         _tally.Reset(_plan);
         Enter(LayerPhase.Planning);
-        _journal.RecordPlanAsync(_plan).PipeTo(Self, success: () => new Recorded(_plan.Id), failure: e => new RecordFailed(e));
+        _journal.RecordPlanAsync(_plan, _waveBytes).PipeTo(Self, success: () => new Recorded(_plan.Id), failure: e => new RecordFailed(e));
         Become(Planning);
     }
 
@@ -231,6 +240,7 @@ public sealed class CoordinatorActor : ReceiveActor
         _progress.LayerDone(_layer);
         _layer++;
         _attempt = 0;
+        _failures = 0;
         if (_layer < _settings.Shape.Layers)
         {
             PlanLayer();
@@ -241,7 +251,11 @@ public sealed class CoordinatorActor : ReceiveActor
         _journal.RecordRunDoneAsync(_settings.Shape.Layers).PipeTo(Self, success: () => new RunRecorded(), failure: e => new RecordFailed(e));
         Become(() =>
         {
-            Receive<RunRecorded>(_ => _completion.Complete(new RunOutcome(true, $"all {_settings.Shape.Layers} layers quantized")));
+            // A run that had to cut its waves ran slower than asked for: the user should see it at the end, not only in the log.
+            var cut = _waveBytes < _settings.ConfiguredWaveBytes
+                ? $" (in waves of at most {WaveBudget.Size(_waveBytes)} of Hessians, not {WaveBudget.Size(_settings.ConfiguredWaveBytes)}: the device ran out of memory)"
+                : "";
+            Receive<RunRecorded>(_ => _completion.Complete(new RunOutcome(true, $"all {_settings.Shape.Layers} layers quantized{cut}")));
             Receive<RecordFailed>(m => Stop($"writing the journal failed: {m.Error.GetBaseException().Message}"));
             Receive<RegisterDevice>(m => Sender.Tell(new DeviceRegistered(m.Device)));
         });
@@ -271,16 +285,44 @@ public sealed class CoordinatorActor : ReceiveActor
             }
         });
         Receive<LayerWorkLost>(m => m.Plan == _plan.Id, m => Replan(m.Reason));
+        Receive<DeviceOutOfMemory>(m => m.Plan == _plan.Id, Handle);
         Receive<RecordFailed>(m => Stop($"writing the journal failed: {m.Error.GetBaseException().Message}"));
     }
 
-    private void Replan(string reason)
+    // Out of device memory is a planning input. When the failed work held a wave's Hessians, the layer is redone in
+    // smaller waves, which stay smaller for the rest of the run: later layers of the same kind are as large, and finding
+    // the budget again at every layer would cost a failed attempt each. Such a re-plan is progress, not a failed try: it
+    // does not count against MaxLayerAttempts, and it ends at waves of one unit, where a unit that still does not fit
+    // stops the run.
+    private void Handle(DeviceOutOfMemory m)
+    {
+        var decision = WaveBudget.Decide(m, _plan, _settings.Shape, _waveBytes);
+        _progress.OutOfMemory(decision);
+        if (decision.Fatal is { } fatal)
+        {
+            Broadcast(new ReleaseLayer(_plan.Id, Committed: false));
+            Stop(fatal);
+        }
+        else if (decision.Shrinks)
+        {
+            _waveBytes = decision.ToBytes;
+            _journal.RecordWaveBudgetAsync(decision, _settings.ConfiguredWaveBytes).PipeTo(Self, failure: e => new RecordFailed(e));
+            Replan($"smaller waves after {m.Device.Name} ran out of memory in {m.Phase.ToString().ToLowerInvariant()}", failed: false);
+        }
+        else
+        {
+            Replan(decision.Summary);
+        }
+    }
+
+    private void Replan(string reason, bool failed = true)
     {
         Broadcast(new ReleaseLayer(_plan.Id, Committed: false));
         _attempt++;
-        if (_attempt >= _settings.MaxLayerAttempts)
+        _failures += failed ? 1 : 0;
+        if (_failures >= _settings.MaxLayerAttempts)
         {
-            Stop($"layer {_layer} failed {_attempt} times; last: {reason}");
+            Stop($"layer {_layer} failed {_failures} times; last: {reason}");
         }
         else if (_devices.Count == 0)
         {

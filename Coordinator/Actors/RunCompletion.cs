@@ -19,6 +19,10 @@ public sealed class RunCompletion
 /// <param name="Shape">Layers, shards and units.</param>
 /// <param name="StartLayer">The first layer not committed yet.</param>
 /// <param name="ExpectedDevices">Devices to wait for before the first plan.</param>
-/// <param name="MaxLayerAttempts">Tries of one layer before the run stops.</param>
-/// <param name="WaveBytes">Hessian bytes one calibration wave may hold (<see cref="Planning.LayerPlanner"/>).</param>
-public sealed record CoordinatorSettings(GpuNode.Workload.RunShape Shape, int StartLayer, int ExpectedDevices, int MaxLayerAttempts, long WaveBytes);
+/// <param name="MaxLayerAttempts">Failed tries of one layer before the run stops (re-plans in smaller waves after the device
+/// ran out of memory do not count).</param>
+/// <param name="WaveBytes">Hessian bytes one calibration wave may hold at the start (<see cref="Planning.LayerPlanner"/>):
+/// <paramref name="ConfiguredWaveBytes"/>, or less where this save_dir already ran out of memory with it
+/// (<see cref="Journal.RunJournal.WaveBytes"/>).</param>
+/// <param name="ConfiguredWaveBytes">--hessian-memory-gb in bytes, which the journal keys its budget cuts by.</param>
+public sealed record CoordinatorSettings(GpuNode.Workload.RunShape Shape, int StartLayer, int ExpectedDevices, int MaxLayerAttempts, long WaveBytes, long ConfiguredWaveBytes);

@@ -56,7 +56,7 @@ public static class QuantizeCommand
         Add<string>("--devices", "Run:Devices", "cpu, cpu:N (N logical CPU devices), 0-7 or 0,2 (default: every GPU, else cpu)");
         Add<bool>("--resume", "Run:Resume", "Continue the run in --save-dir at its first unfinished layer");
         Add<bool>("--overwrite", "Run:Overwrite", "Start over in a --save-dir that holds other files or another run");
-        Add<double>("--hessian-memory-gb", "Run:HessianMemoryGb", "GiB of fp32 Hessians one calibration wave may hold (default 6); larger layers run in several waves");
+        Add<double>("--hessian-memory-gb", "Run:HessianMemoryGb", "GiB of fp32 Hessians one calibration wave may hold (default 6); larger layers run in several waves, smaller ones after the device runs out of memory");
         Add<bool>("--profile-phases", "Run:ProfilePhases", "Time the Hessian sums apart from the calibration forward in report/timings.json (synchronizes the device around every sum)");
         Add<bool>("--skip-eval", "Run:SkipEval", "No held-out perplexity before and after (measured for the built-in model only)");
         Add<string>("--export-format", "Run:ExportFormat", "compressed-tensors or gptq-v1 (default compressed-tensors)");

@@ -90,8 +90,9 @@ internal static class QuantizeHost
         }
 
         var run = setup.Settings.Run;
+        var waveBytes = (long)(run.HessianMemoryGb * (1L << 30));
         var coordinator = CoordinatorActor.Props(
-            new CoordinatorSettings(setup.Workload.Shape, setup.StartLayer, setup.Executors.Count, run.MaxLayerAttempts, (long)(run.HessianMemoryGb * (1L << 30))),
+            new CoordinatorSettings(setup.Workload.Shape, setup.StartLayer, setup.Executors.Count, run.MaxLayerAttempts, RunJournal.WaveBytes(setup.Layout, waveBytes), waveBytes),
             sp.GetRequiredService<RunJournal>(),
             new QualityReport(setup.Layout),
             sp.GetRequiredService<RunProgress>(),

@@ -100,7 +100,9 @@ public sealed record RunOptions
 
     /// <summary><c>--hessian-memory-gb</c>: fp32 Hessian bytes (GiB) one calibration wave may hold. A layer whose units'
     /// Hessians exceed it (a DeepSeek-V3 MoE layer needs about 57 GB) is calibrated and quantized in several waves, each
-    /// re-running the calibration forward for its own units; on the CPU the output does not depend on it.</summary>
+    /// re-running the calibration forward for its own units; on the CPU the output does not depend on it. A wave that runs
+    /// out of device memory cuts the budget for the rest of the run (<c>Planning.WaveBudget</c>), and the journal keeps the
+    /// cut for a resume with the same value.</summary>
     [Range(1e-6, 1e6, ErrorMessage = "MoeQuant:Run:HessianMemoryGb (--hessian-memory-gb) must be between 1e-6 and 1e6 GiB")]
     public double HessianMemoryGb { get; init; } = 6;
 
@@ -108,7 +110,8 @@ public sealed record RunOptions
     /// <c>report/timings.json</c> (synchronizes the device around every sum).</summary>
     public bool ProfilePhases { get; init; }
 
-    /// <summary>Tries of one layer (a lost device or failed actor makes a new try) before the run stops.</summary>
+    /// <summary>Tries of one layer (a lost device or failed actor makes a new try) before the run stops. A re-plan in
+    /// smaller waves after the device ran out of memory is not a failed try.</summary>
     [Range(1, 100, ErrorMessage = "MoeQuant:Run:MaxLayerAttempts must be between 1 and 100")]
     public int MaxLayerAttempts { get; init; } = 4;
 

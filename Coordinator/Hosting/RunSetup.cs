@@ -67,7 +67,8 @@ public sealed class RunSetup : IDisposable
         (Workload as IDisposable)?.Dispose();
     }
 
-    // cuda:N or cuda:N/k (a logical share of GPU N): synchronize and read memory after every job, for the timings.
+    // cuda:N or cuda:N/k (a logical share of GPU N): synchronize and read memory after every job, for the timings and
+    // for the report of a job that runs out of memory.
     private static DeviceProbe? Probe(string device)
     {
         if (!device.StartsWith("cuda:", StringComparison.Ordinal))
@@ -77,7 +78,11 @@ public sealed class RunSetup : IDisposable
 
         var torchDevice = TorchDevices.Of(device);
         var ordinal = torchDevice.index;
-        return new DeviceProbe(() => TorchSharp.torch.cuda.synchronize(torchDevice), () => CudaMemory.UsedBytes(ordinal));
+        return new DeviceProbe(() => TorchSharp.torch.cuda.synchronize(torchDevice), () =>
+        {
+            var (free, total) = CudaMemory.Of(ordinal);
+            return (total - free, total);
+        });
     }
 
     private static T Value<T>(IServiceProvider services)

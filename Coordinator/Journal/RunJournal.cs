@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using MoeQuant.Coordinator.Planning;
 using MoeQuant.GpuNode.Durability;
 using MoeQuant.Messages;
 
@@ -9,8 +10,9 @@ namespace MoeQuant.Coordinator.Journal;
 
 /// <summary>
 /// save_dir/journal.jsonl: one JSON line per step (a layer's plan before its work starts, a layer's commit after its
-/// files are durable, the run's end). Each line is appended and flushed to disk before the step counts as done; a line
-/// torn by a crash is ignored when reading. Appends run off the caller's thread (the coordinator pipes the task).
+/// files are durable, a wave budget cut after the device ran out of memory, the run's end). Each line is appended and
+/// flushed to disk before the step counts as done; a line torn by a crash is ignored when reading. Appends run off the
+/// caller's thread (the coordinator pipes the task).
 /// </summary>
 public sealed class RunJournal(RunLayout layout)
 {
@@ -24,15 +26,45 @@ public sealed class RunJournal(RunLayout layout)
 
     private readonly Lock _append = new();
 
-    /// <summary>Records the plan of a layer attempt.</summary>
-    public Task RecordPlanAsync(LayerPlan plan) => AppendAsync(new JsonObject
+    /// <summary>Records the plan of a layer attempt and the wave budget it was cut with.</summary>
+    public Task RecordPlanAsync(LayerPlan plan, long waveBytes) => AppendAsync(new JsonObject
     {
         ["event"] = "plan",
         ["layer"] = plan.Id.Layer,
         ["attempt"] = plan.Id.Attempt,
+        ["wave_bytes"] = waveBytes,
+        ["waves"] = plan.Waves,
         ["shards"] = new JsonObject(plan.Shards.Select(s => KeyValuePair.Create($"{s.Shard}", (JsonNode?)s.Device.ToString()))),
         ["units"] = new JsonObject(plan.Units.Select(u => KeyValuePair.Create(u.Unit.Module, (JsonNode?)u.Device.ToString()))),
     });
+
+    /// <summary>Records that the wave budget was cut because the device ran out of memory, keyed by the budget the run
+    /// was started with (<paramref name="configuredBytes"/>, from --hessian-memory-gb): a resumed run with the same flag
+    /// starts from the cut budget (<see cref="WaveBytes"/>), so that it plans every later layer as this run does.</summary>
+    public Task RecordWaveBudgetAsync(OutOfMemoryDecision decision, long configuredBytes) => AppendAsync(new JsonObject
+    {
+        ["event"] = "wave_budget",
+        ["layer"] = decision.Failure.Plan.Layer,
+        ["attempt"] = decision.Failure.Plan.Attempt,
+        ["configured_bytes"] = configuredBytes,
+        ["from_bytes"] = decision.FromBytes,
+        ["to_bytes"] = decision.ToBytes,
+        ["device"] = decision.Failure.Device.ToString(),
+        ["phase"] = decision.Failure.Phase.ToString().ToLowerInvariant(),
+        ["wave"] = decision.Failure.Wave,
+        ["error"] = decision.Failure.Error,
+    });
+
+    /// <summary>The wave budget a run of this save_dir starts with: the smallest budget its journal cut
+    /// <paramref name="configuredBytes"/> to, or <paramref name="configuredBytes"/> itself. A different
+    /// --hessian-memory-gb (a device with more memory, say) starts afresh.</summary>
+    public static long WaveBytes(RunLayout layout, long configuredBytes) => !File.Exists(layout.JournalFile)
+        ? configuredBytes
+        : File.ReadLines(layout.JournalFile).Select(Parse)
+            .Where(e => e is not null && (string?)e["event"] == "wave_budget" && (long?)e["configured_bytes"] == configuredBytes)
+            .Select(e => (long)e!["to_bytes"]!)
+            .Append(configuredBytes)
+            .Min();
 
     /// <summary>Writes the layer's summary file atomically, runs <paramref name="beforeCommit"/>, then records the layer as
     /// done with the file's hash. What <paramref name="beforeCommit"/> writes (the quality report) is therefore there

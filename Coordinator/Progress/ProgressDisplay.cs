@@ -41,6 +41,12 @@ internal static class ProgressDisplay
             table.AddRow("GPU memory", gpuMemory);
         }
 
+        if (s.OutOfMemory is { } last)
+        {
+            // Each cut makes the rest of the run slower (more calibration passes), so it stays in view.
+            table.AddRow("out of memory", Markup.Escape($"{s.OutOfMemoryCount}x, last: {last.Summary}"));
+        }
+
         table.AddRow("ETA", s.Eta is { } eta ? eta.ToString(@"hh\:mm\:ss") : "-");
         return table;
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using MoeQuant.Coordinator.Planning;
 
 namespace MoeQuant.Coordinator.Progress;
 
@@ -26,7 +27,19 @@ public enum LayerPhase
 /// <param name="Devices">Live devices.</param>
 /// <param name="TokensPerSecond">Calibration tokens through the layer pipeline per second, over this process's layers.</param>
 /// <param name="Eta">Estimated time left; null before the first layer of this process is done.</param>
-public sealed record ProgressSnapshot(int Layer, int Layers, LayerPhase Phase, int UnitsDone, int Units, int Devices, double TokensPerSecond, TimeSpan? Eta);
+/// <param name="OutOfMemory">The last time the device ran out of memory in this process, if it did.</param>
+/// <param name="OutOfMemoryCount">How often it did.</param>
+public sealed record ProgressSnapshot(
+    int Layer,
+    int Layers,
+    LayerPhase Phase,
+    int UnitsDone,
+    int Units,
+    int Devices,
+    double TokensPerSecond,
+    TimeSpan? Eta,
+    OutOfMemoryDecision? OutOfMemory,
+    int OutOfMemoryCount);
 
 /// <summary>The coordinator's running account of the run, read by the display from another thread.</summary>
 public sealed partial class RunProgress(int layers, int startLayer, long tokensPerLayer, ILogger? log = null)
@@ -36,7 +49,8 @@ public sealed partial class RunProgress(int layers, int startLayer, long tokensP
     private readonly Lock _lock = new();
     private readonly Dictionary<(int Layer, LayerPhase Phase), double> _phaseSeconds = [];
     private readonly Dictionary<int, double> _layerSeconds = [];
-    private ProgressSnapshot _now = new(startLayer, layers, LayerPhase.Waiting, 0, 0, 0, 0, null);
+    private readonly List<OutOfMemoryDecision> _outOfMemory = [];
+    private ProgressSnapshot _now = new(startLayer, layers, LayerPhase.Waiting, 0, 0, 0, 0, null, null, 0);
     private (int Layer, LayerPhase Phase, TimeSpan Start)? _open;
     private (int Layer, TimeSpan Start)? _layerStart;
 
@@ -62,6 +76,31 @@ public sealed partial class RunProgress(int layers, int startLayer, long tokensP
     }
 
     public void UnitDone() => Update(s => s with { UnitsDone = s.UnitsDone + 1 });
+
+    /// <summary>A layer attempt ran out of device memory; the coordinator re-plans as <paramref name="decision"/> says
+    /// (or stops, which its own log line tells).</summary>
+    public void OutOfMemory(OutOfMemoryDecision decision)
+    {
+        lock (_lock)
+        {
+            _outOfMemory.Add(decision);
+        }
+
+        Update(s => s with { OutOfMemory = decision, OutOfMemoryCount = s.OutOfMemoryCount + 1 });
+        if (decision.Fatal is null)
+        {
+            LogOutOfMemory(_log, decision.Failure.Plan.Layer + 1, layers, decision.Summary);
+        }
+    }
+
+    /// <summary>Every out-of-memory decision of this process, in order.</summary>
+    public IReadOnlyList<OutOfMemoryDecision> OutOfMemoryDecisions()
+    {
+        lock (_lock)
+        {
+            return [.. _outOfMemory];
+        }
+    }
 
     /// <summary>A layer is committed; rates and ETA come from the layers this process did.</summary>
     public void LayerDone(int layer)
@@ -121,6 +160,9 @@ public sealed partial class RunProgress(int layers, int startLayer, long tokensP
     // Plain log lines for the console when it is not a terminal, and for save_dir/logs/ always.
     [LoggerMessage(Level = LogLevel.Information, Message = "layer {Layer}/{Layers}: {Phase} ({Units} units on {Devices} devices, {Elapsed:F1} s elapsed)")]
     private static partial void LogPhase(ILogger log, int layer, int layers, LayerPhase phase, int units, int devices, double elapsed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "layer {Layer}/{Layers}: {Decision}; re-planning")]
+    private static partial void LogOutOfMemory(ILogger log, int layer, int layers, string decision);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "layer {Layer}/{Layers} done: {TokensPerSecond:F0} tokens/s, {Elapsed:F1} s elapsed, ETA {Eta:F0} s")]
     private static partial void LogLayerDone(ILogger log, int layer, int layers, double tokensPerSecond, double elapsed, double eta);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MoeQuant.Coordinator.Planning;
 using MoeQuant.Coordinator.Progress;
 using MoeQuant.GpuNode.Durability;
 using MoeQuant.GpuNode.Execution;
@@ -11,7 +12,8 @@ namespace MoeQuant.Coordinator.Report;
 /// <c>report/timings.json</c>: where a run's time went, per layer. The coordinator's phases (wall time on the critical
 /// path, summed over a layer's calibration waves), each device's busy time by job kind (a GPU is synchronized after every
 /// job, so its kernels count), the Hessian sums apart from the calibration forward when phases are profiled, the device
-/// memory peak, and the bytes moved between devices. It is what scaling over devices is read from.
+/// memory peak, and the bytes moved between devices; and every time a device ran out of memory, with what the coordinator
+/// did about it. It is what scaling over devices is read from.
 /// </summary>
 internal static class RunTimings
 {
@@ -63,6 +65,7 @@ internal static class RunTimings
             ["seconds"] = Round(totalSeconds),
             ["export_seconds"] = exportSeconds is { } export ? Round(export) : null,
             ["layers"] = layers,
+            ["out_of_memory"] = new JsonArray([.. progress.OutOfMemoryDecisions().Select(OutOfMemory)]),
         };
         Directory.CreateDirectory(layout.ReportDir);
         AtomicFile.WriteAllBytes(Path.Combine(layout.ReportDir, "timings.json"), JsonSerializer.SerializeToUtf8Bytes(report, Indented));
@@ -83,6 +86,26 @@ internal static class RunTimings
             ["busy"] = busy,
             ["hessian_seconds"] = hessians is > 0 ? Round(hessians.Value) : null,
             ["peak_memory_gib"] = executor.Stats.PeakBytes.TryGetValue(layer, out var peak) ? Round(peak / GiB) : null,
+        };
+    }
+
+    private static JsonObject OutOfMemory(OutOfMemoryDecision decision)
+    {
+        var failure = decision.Failure;
+        return new JsonObject
+        {
+            ["layer"] = failure.Plan.Layer,
+            ["attempt"] = failure.Plan.Attempt,
+            ["device"] = failure.Device.Name,
+            ["phase"] = failure.Phase.ToString().ToLowerInvariant(),
+            ["wave"] = failure.Wave,
+            ["subject"] = failure.Subject,
+            ["used_gib"] = failure.UsedBytes is { } used ? Round(used / GiB) : null,
+            ["total_gib"] = failure.TotalBytes is { } total ? Round(total / GiB) : null,
+            ["wave_bytes_before"] = decision.FromBytes,
+            ["wave_bytes_after"] = decision.ToBytes,
+            ["outcome"] = decision.Fatal is not null ? "stopped" : decision.Shrinks ? "smaller waves" : "redone",
+            ["error"] = failure.Error,
         };
     }
 

@@ -11,7 +11,9 @@ namespace MoeQuant.GpuNode.Actors;
 /// Holds the calibration shards the plan gives its device and runs them through each layer: once with the original
 /// weights to collect partial Hessians, once with the quantized weights to make (and durably write) the next layer's
 /// inputs. A shard's activations stay on the device between the two passes and into the next layer, unless
-/// activations are offloaded, in which case every pass reads the shard's committed input back from disk.
+/// activations are offloaded, in which case every pass reads the shard's committed input back from disk. A pass that
+/// runs out of device memory is reported to the coordinator, which re-plans the layer in smaller waves; any other
+/// failure fails this actor.
 /// </summary>
 public sealed class DataParallelActor : ReceiveActor
 {
@@ -43,7 +45,7 @@ public sealed class DataParallelActor : ReceiveActor
         Receive<Calibrated>(Handle);
         Receive<Forwarded>(Handle);
         Receive<Committed>(Handle);
-        Receive<Failed>(m => ExceptionDispatchInfo.Throw(m.Error));
+        Receive<Failed>(Handle);
         Receive<ReleaseLayer>(Handle);
     }
 
@@ -67,7 +69,7 @@ public sealed class DataParallelActor : ReceiveActor
 
     private sealed record Committed(Step Step, string Sha256) : INoSerializationVerificationNeeded;
 
-    private sealed record Failed(Exception Error) : INoSerializationVerificationNeeded;
+    private sealed record Failed(Step Step, Exception Error) : INoSerializationVerificationNeeded;
 
     protected override void PostStop() => Dispose(_held.Keys.ToList());
 
@@ -105,9 +107,18 @@ public sealed class DataParallelActor : ReceiveActor
             _executor.RunAsync(new GpuJob(GpuJobKind.Calibrate, layer, $"shard {step.Shard}"), () =>
                 {
                     var input = held ?? _workload.ReadInput(device, layer, step.Shard);
-                    return (Input: input, Units: _workload.Calibrate(step.Weights, input, step.Units));
+                    try
+                    {
+                        return (Input: input, Units: _workload.Calibrate(step.Weights, input, step.Units));
+                    }
+                    catch when (held is null)
+                    {
+                        // A failed pass (out of memory, typically) must not strand the input it read on the device.
+                        input.Dispose();
+                        throw;
+                    }
                 })
-                .PipeTo(Self, success: r => new Calibrated(step, r.Input, r.Units), failure: e => new Failed(e));
+                .PipeTo(Self, success: r => new Calibrated(step, r.Input, r.Units), failure: e => new Failed(step, e));
         }
         else
         {
@@ -115,15 +126,22 @@ public sealed class DataParallelActor : ReceiveActor
             _executor.RunAsync(new GpuJob(GpuJobKind.Forward, layer, $"shard {step.Shard}"), () =>
                 {
                     var input = held ?? _workload.ReadInput(device, layer, step.Shard);
-                    var output = _workload.ForwardQuantized(step.Weights, input, quantized);
-                    if (held is null)
+                    IActivations output;
+                    try
                     {
-                        input.Dispose();
+                        output = _workload.ForwardQuantized(step.Weights, input, quantized);
+                    }
+                    finally
+                    {
+                        if (held is null)
+                        {
+                            input.Dispose();
+                        }
                     }
 
                     return (Output: output, Write: _workload.WriteShardAsync(layer, step.Shard, output));
                 })
-                .PipeTo(Self, success: r => new Forwarded(step, r.Output, r.Write), failure: e => new Failed(e));
+                .PipeTo(Self, success: r => new Forwarded(step, r.Output, r.Write), failure: e => new Failed(step, e));
         }
     }
 
@@ -155,7 +173,7 @@ public sealed class DataParallelActor : ReceiveActor
         if (m.Step.Plan == _plan)
         {
             Hold((m.Step.Plan.Layer + 1, m.Step.Shard), m.Output);
-            m.Write.PipeTo(Self, success: sha => new Committed(m.Step, sha), failure: e => new Failed(e));
+            m.Write.PipeTo(Self, success: sha => new Committed(m.Step, sha), failure: e => new Failed(m.Step, e));
         }
         else
         {
@@ -171,6 +189,27 @@ public sealed class DataParallelActor : ReceiveActor
         {
             _coordinator.Tell(new ShardCommitted(m.Step.Plan, m.Step.Shard, m.Sha256));
         }
+    }
+
+    // Out of device memory: the attempt is lost, but not the device. Its remaining steps are dropped, since they would
+    // fail the same way, and the coordinator decides; the actor stays, with the shards it holds.
+    private void Handle(Failed m)
+    {
+        if (m.Error is not DeviceOutOfMemoryException outOfMemory)
+        {
+            ExceptionDispatchInfo.Throw(m.Error);
+            return;
+        }
+
+        _busy = false;
+        if (m.Step.Plan == _plan)
+        {
+            var (phase, wave) = m.Step.Quantized is null ? (WorkPhase.Calibrate, (int?)m.Step.Wave) : (WorkPhase.Commit, null);
+            _coordinator.Tell(outOfMemory.ToMessage(m.Step.Plan, _device, phase, wave));
+            _steps.Clear();
+        }
+
+        Next();
     }
 
     private void Hold((int Layer, int Shard) key, IActivations activations)

@@ -10,7 +10,8 @@ namespace MoeQuant.GpuNode.Actors;
 /// <summary>
 /// Owns one quantization unit for one layer attempt: sums the shards' partial Hessians in shard order (so the sum does
 /// not depend on which device calibrated which shard, nor on arrival order), then has its GpuNode quantize the unit,
-/// retrying a failed kernel once, then once with more damping, and otherwise reporting the unit unquantized.
+/// retrying a failed kernel once, then once with more damping, and otherwise reporting the unit unquantized. Running
+/// out of device memory is not the kernel's fault: it goes to the GpuNode, which tells the coordinator.
 /// </summary>
 public sealed class ExpertHessianActor : ReceiveActor
 {
@@ -64,6 +65,9 @@ public sealed class ExpertHessianActor : ReceiveActor
     /// <summary>GpuNode → unit: the launch that held only this unit failed.</summary>
     internal sealed record QuantizeFailed(string Error) : INoSerializationVerificationNeeded;
 
+    /// <summary>Unit → GpuNode: a job of this unit ran out of device memory; the attempt cannot go on as planned.</summary>
+    internal sealed record OutOfMemory(PlanId Plan, UnitId Unit, WorkPhase Phase, DeviceOutOfMemoryException Error) : INoSerializationVerificationNeeded;
+
     private sealed record Accumulated(IHessian Sum) : INoSerializationVerificationNeeded;
 
     private sealed record Written(IQuantizedUnit Result, string Sha256) : INoSerializationVerificationNeeded;
@@ -87,7 +91,7 @@ public sealed class ExpertHessianActor : ReceiveActor
 
     private void Reducing()
     {
-        Receive<Failed>(m => ExceptionDispatchInfo.Throw(m.Error));
+        Receive<Failed>(m => Fail(m.Error, WorkPhase.Reduce));
         Receive<Partial>(m =>
         {
             _pending[m.Hessian.Shard] = m.Hessian;
@@ -138,7 +142,7 @@ public sealed class ExpertHessianActor : ReceiveActor
 
     private void Quantizing()
     {
-        Receive<Failed>(m => ExceptionDispatchInfo.Throw(m.Error));
+        Receive<Failed>(m => Fail(m.Error, WorkPhase.Quantize));
         Receive<Quantized>(m => _executor.RunAsync(new GpuJob(GpuJobKind.Write, _unit.Layer, _unit.Module), () => _workload.WriteUnitAsync(m.Result)).Unwrap()
             .PipeTo(Self, success: sha => new Written(m.Result, sha), failure: e => new Failed(e)));
         Receive<Written>(m =>
@@ -171,6 +175,19 @@ public sealed class ExpertHessianActor : ReceiveActor
             ReleaseSum();
             Become(Done);
         });
+    }
+
+    // The unit's sum stays until the coordinator releases the attempt and the GpuNode stops this actor.
+    private void Fail(Exception error, WorkPhase phase)
+    {
+        if (error is not DeviceOutOfMemoryException outOfMemory)
+        {
+            ExceptionDispatchInfo.Throw(error);
+            return;
+        }
+
+        Context.Parent.Tell(new OutOfMemory(_plan, _unit, phase, outOfMemory));
+        Become(Done);
     }
 
     private void Done()

@@ -12,7 +12,9 @@ namespace MoeQuant.GpuNode.Actors;
 /// <summary>
 /// Owns one device: registers it with the coordinator, loads each layer's weights, hosts the ExpertHessianActors of
 /// the units the plan gives the device and the device's DataParallelActor, and runs the device's GPTQ kernel queue
-/// (many units per launch; a launch that runs out of memory or fails is split and retried).
+/// (many units per launch; a launch that runs out of memory or fails is split and retried). Work that runs out of device
+/// memory even so (a launch of one unit, a load, a sum) is reported to the coordinator as
+/// <see cref="DeviceOutOfMemory"/>, which re-plans the layer in smaller waves; the node itself stays as it is.
 /// </summary>
 public sealed class GpuNodeActor : ReceiveActor, IWithTimers
 {
@@ -116,6 +118,7 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
         Receive<ExpertHessianActor.Enqueue>(m => Current(m.Plan), m => Stage(new QuantizeItem(m.Plan, m.Request, Sender)));
         Receive<LaunchDone>(Handle);
         Receive<LaunchFailed>(Handle);
+        Receive<ExpertHessianActor.OutOfMemory>(m => Current(m.Plan), m => ReportOutOfMemory(m.Error, m.Phase, _waves[m.Unit]));
         Receive<CommitShards>(m => Current(m.Plan), m => _dataParallel.Forward(new DataParallelActor.Commit(m.Plan, m.Shards, m.Quantized, _weights!)));
         Receive<ReleaseLayer>(Handle);
         Receive<Terminated>(Handle);
@@ -158,6 +161,12 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
     {
         if (m.Plan == _plan)
         {
+            if (m.Error is DeviceOutOfMemoryException outOfMemory)
+            {
+                ReportOutOfMemory(outOfMemory, WorkPhase.Load, wave: null);
+                return;
+            }
+
             Fail(m.Error, $"loading layer {m.Plan.Layer} failed");
         }
     }
@@ -268,6 +277,14 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
             return;
         }
 
+        if (items.Count == 1 && m.Error is DeviceOutOfMemoryException outOfMemory)
+        {
+            // One unit alone does not fit beside the wave's resident Hessians: more damping would not help, fewer
+            // Hessians would.
+            ReportOutOfMemory(outOfMemory, WorkPhase.Quantize, _waves[items[0].Request.Unit]);
+            return;
+        }
+
         if (items.Count == 1)
         {
             items[0].Owner.Tell(new ExpertHessianActor.QuantizeFailed(m.Error.GetBaseException().Message));
@@ -305,6 +322,17 @@ public sealed class GpuNodeActor : ReceiveActor, IWithTimers
         {
             _coordinator.Tell(new LayerWorkLost(plan, _device, $"{m.ActorRef.Path.Name} failed: {reason}"));
         }
+    }
+
+    // The attempt is lost: what is still queued of it would only fail again, so it is dropped. The coordinator answers
+    // with a release of the attempt and a new plan.
+    private void ReportOutOfMemory(DeviceOutOfMemoryException error, WorkPhase phase, int? wave)
+    {
+        _log.Warning("{0}: {1}", _device, error.Message);
+        _queue.Clear();
+        _staged.Clear();
+        _expected = 0;
+        _coordinator.Tell(error.ToMessage(_plan!, _device, phase, wave));
     }
 
     private void Fail(Exception error, string what)

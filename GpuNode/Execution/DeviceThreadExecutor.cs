@@ -1,16 +1,18 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using MoeQuant.Kernels.Cuda;
 
 namespace MoeQuant.GpuNode.Execution;
 
 /// <summary>What an executor asks of a GPU after each job, so that a job's time includes its kernels and the memory
 /// peak is seen.</summary>
 /// <param name="Synchronize">Waits for the device's work.</param>
-/// <param name="UsedBytes">Device memory in use.</param>
-public sealed record DeviceProbe(Action Synchronize, Func<long> UsedBytes);
+/// <param name="Memory">Device memory in use and in total.</param>
+public sealed record DeviceProbe(Action Synchronize, Func<(long UsedBytes, long TotalBytes)> Memory);
 
 /// <summary>Runs jobs one at a time, in submission order, on a dedicated thread that lives as long as the executor, and
-/// times them (<see cref="Stats"/>).</summary>
+/// times them (<see cref="Stats"/>). A job that runs out of device memory fails with
+/// <see cref="DeviceOutOfMemoryException"/>, whichever library threw.</summary>
 public sealed class DeviceThreadExecutor : IGpuExecutor
 {
     private readonly BlockingCollection<Action> _jobs = new();
@@ -45,8 +47,12 @@ public sealed class DeviceThreadExecutor : IGpuExecutor
                 {
                     var result = work();
                     _probe?.Synchronize();
-                    Stats.Record(job, clock.Elapsed, _probe?.UsedBytes());
+                    Stats.Record(job, clock.Elapsed, _probe?.Memory().UsedBytes);
                     done.SetResult(result);
+                }
+                catch (Exception e) when (CudaOutOfMemory.Is(e))
+                {
+                    done.SetException(new DeviceOutOfMemoryException(Device, job, MemoryNow(), e));
                 }
                 catch (Exception e)
                 {
@@ -67,6 +73,19 @@ public sealed class DeviceThreadExecutor : IGpuExecutor
         _jobs.CompleteAdding();
         _thread.Join();
         _jobs.Dispose();
+    }
+
+    // The figures are for the report only: a device that cannot even say how full it is still ran out of memory.
+    private (long UsedBytes, long TotalBytes)? MemoryNow()
+    {
+        try
+        {
+            return _probe?.Memory();
+        }
+        catch (CudaException)
+        {
+            return null;
+        }
     }
 
     private void Loop()

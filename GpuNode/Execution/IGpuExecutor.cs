@@ -27,7 +27,8 @@ public interface IGpuExecutor : IDisposable
     /// <summary>The device's local name, "cpu:0" or "cuda:1".</summary>
     string Device { get; }
 
-    /// <summary>Queues <paramref name="work"/> on the device thread. The task fails with whatever the work threw
-    /// (<c>GpuOutOfMemoryException</c>, <c>GpuContextCorruptedException</c>, <c>CudaException</c>, ...).</summary>
+    /// <summary>Queues <paramref name="work"/> on the device thread. The task fails with
+    /// <see cref="DeviceOutOfMemoryException"/> when the work ran out of device memory (whatever threw it), else with what
+    /// the work threw (<c>GpuContextCorruptedException</c>, <c>CudaException</c>, ...).</summary>
     Task<T> RunAsync<T>(GpuJob job, Func<T> work);
 }

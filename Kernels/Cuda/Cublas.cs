@@ -13,6 +13,9 @@ internal static class Cublas
     public const int Compute32FFastTf32 = 77;
     public const int GemmDefault = -1;
 
+    /// <summary>cublasStatus_t CUBLAS_STATUS_ALLOC_FAILED: cuBLAS could not allocate its workspace.</summary>
+    private const int CublasStatusAllocFailed = 3;
+
     private static readonly Dictionary<int, IntPtr> Handles = [];
 
     public static IntPtr Handle(int device)
@@ -51,7 +54,10 @@ internal static class Cublas
     {
         if (status != 0)
         {
-            throw new CudaException(call, status, $"CUBLAS_STATUS {status}");
+            // The pipeline meets a failed allocation with smaller waves, so it must not look like a kernel failure.
+            throw status == CublasStatusAllocFailed
+                ? new GpuOutOfMemoryException(call, status, "CUBLAS_STATUS_ALLOC_FAILED")
+                : new CudaException(call, status, $"CUBLAS_STATUS {status}");
         }
     }
 }

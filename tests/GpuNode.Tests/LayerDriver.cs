@@ -35,17 +35,7 @@ internal sealed class LayerDriver(TestProbe coordinator, FakeWorkload workload)
     /// <summary>Runs the layer up to every unit's outcome; returns the outcomes by unit.</summary>
     public Dictionary<UnitId, UnitQuantized> Quantize(LayerPlan plan)
     {
-        Tell(plan.Devices, new LoadLayer(plan));
-        for (var i = 0; i < plan.Devices.Length; i++)
-        {
-            coordinator.ExpectMsg<LayerLoaded>(TimeSpan.FromSeconds(10));
-        }
-
-        foreach (var group in plan.Shards.GroupBy(s => s.Device))
-        {
-            Nodes[group.Key].Tell(new CalibrateShards(plan.Id, 0, [.. group.Select(s => s.Shard)]));
-        }
-
+        LoadAndCalibrate(plan);
         var owners = plan.Units.ToDictionary(u => u.Unit, u => u.Device);
         var reduced = 0;
         while (reduced < plan.Units.Length)
@@ -71,6 +61,50 @@ internal sealed class LayerDriver(TestProbe coordinator, FakeWorkload workload)
         return Enumerable.Range(0, plan.Units.Length)
             .Select(_ => coordinator.ExpectMsg<UnitQuantized>(TimeSpan.FromSeconds(10)))
             .ToDictionary(m => m.Report.Unit);
+    }
+
+    /// <summary>Runs the layer as <see cref="Quantize"/> does until a device reports that it ran out of memory.</summary>
+    public DeviceOutOfMemory UntilOutOfMemory(LayerPlan plan)
+    {
+        LoadAndCalibrate(plan);
+        var owners = plan.Units.ToDictionary(u => u.Unit, u => u.Device);
+        var reduced = 0;
+        while (true)
+        {
+            switch (coordinator.ReceiveOne(TimeSpan.FromSeconds(10)))
+            {
+                case DeviceOutOfMemory outOfMemory:
+                    return outOfMemory;
+                case ShardCalibrated shard:
+                    foreach (var group in shard.Partials.GroupBy(p => owners[p.Unit]))
+                    {
+                        Nodes[group.Key].Tell(new ReducePartials(plan.Id, [.. group]));
+                    }
+
+                    break;
+                case UnitReduced when ++reduced == plan.Units.Length:
+                    Tell(plan.Devices, new QuantizeUnits(plan.Id, 0));
+                    break;
+                case UnitReduced or UnitQuantized:
+                    break;
+                case var other:
+                    throw new InvalidOperationException($"unexpected {other?.ToString() ?? "silence"} before running out of memory");
+            }
+        }
+    }
+
+    private void LoadAndCalibrate(LayerPlan plan)
+    {
+        Tell(plan.Devices, new LoadLayer(plan));
+        for (var i = 0; i < plan.Devices.Length; i++)
+        {
+            coordinator.ExpectMsg<LayerLoaded>(TimeSpan.FromSeconds(10));
+        }
+
+        foreach (var group in plan.Shards.GroupBy(s => s.Device))
+        {
+            Nodes[group.Key].Tell(new CalibrateShards(plan.Id, 0, [.. group.Select(s => s.Shard)]));
+        }
     }
 
     private void Tell(IEnumerable<DeviceId> devices, object message)

@@ -83,6 +83,49 @@ public sealed class SupervisionTests(ITestOutputHelper output) : Akka.TestKit.Xu
     }
 
     [Fact]
+    public void Should_report_running_out_of_memory_in_the_calibration_forward_to_the_coordinator_and_keep_the_node()
+    {
+        var (driver, _) = Start(devices: 1, maxWaveUnits: 2);
+
+        var report = driver.UntilOutOfMemory(driver.Plan(0));
+
+        Assert.Equal(("cpu:0", WorkPhase.Calibrate, (int?)0), (report.Device.Name, report.Phase, report.Wave));
+        Assert.StartsWith("shard ", report.Subject, StringComparison.Ordinal);
+        // libtorch's first line only, and no memory figures where the device has none.
+        Assert.Equal("CUDA out of memory. Tried to allocate 10 GiB. GPU 0 has a total capacity of 79.11 GiB of which 1.12 GiB is free.", report.Error);
+        Assert.Equal((null, null), (report.UsedBytes, report.TotalBytes));
+        AssertNoNodeRestarted(driver);
+    }
+
+    [Fact]
+    public void Should_report_running_out_of_memory_while_summing_hessians()
+    {
+        var (driver, executors) = Start(devices: 2);
+        executors[1].Fail(j => j.Kind == GpuJobKind.Reduce, OutOfMemory, times: 1);
+
+        var report = driver.UntilOutOfMemory(driver.Plan(0));
+
+        Assert.Equal(("cpu:1", WorkPhase.Reduce, (int?)0), (report.Device.Name, report.Phase, report.Wave));
+        Assert.Contains("shard", report.Subject, StringComparison.Ordinal);
+        Assert.Contains("CUDA_ERROR_OUT_OF_MEMORY", report.Error, StringComparison.Ordinal);
+        AssertNoNodeRestarted(driver);
+    }
+
+    [Fact]
+    public void Should_report_a_launch_of_one_unit_that_runs_out_of_memory_instead_of_retrying_the_kernel()
+    {
+        var (driver, executors) = Start(devices: 1, maxBatch: 1);
+        executors[0].Fail(Quantizing("experts.1."), OutOfMemory);
+
+        var report = driver.UntilOutOfMemory(driver.Plan(0));
+
+        Assert.Equal((WorkPhase.Quantize, (int?)0, "mlp.experts.1.gate_up_proj"), (report.Phase, report.Wave, report.Subject));
+        // More damping cannot make memory: the unit's launch was tried once, not retried as a failed kernel.
+        Assert.Single(executors[0].Jobs, j => Quantizing("experts.1.")(j.Job));
+        AssertNoNodeRestarted(driver);
+    }
+
+    [Fact]
     public void Should_stop_the_node_whose_device_context_is_corrupted()
     {
         var (driver, executors) = Start(devices: 2);
@@ -133,14 +176,21 @@ public sealed class SupervisionTests(ITestOutputHelper output) : Akka.TestKit.Xu
 
     private static Exception KernelFailure() => new CudaException("cuLaunchKernel", 719, "CUDA_ERROR_LAUNCH_FAILED");
 
-    private (LayerDriver Driver, List<FaultyExecutor> Executors) Start(int devices, int maxBatch = 16)
+    private static Exception OutOfMemory() => new GpuOutOfMemoryException("cuMemAlloc", 2, "CUDA_ERROR_OUT_OF_MEMORY");
+
+    // A node that failed would restart and register its device again.
+    private static void AssertNoNodeRestarted(LayerDriver driver) =>
+        Assert.DoesNotContain(driver.Probe.ReceiveWhile<object>(TimeSpan.FromSeconds(1.5), m => m), m => m is RegisterDevice);
+
+    private (LayerDriver Driver, List<FaultyExecutor> Executors) Start(int devices, int maxBatch = 16, int maxWaveUnits = int.MaxValue)
     {
         var workload = new FakeWorkload(new RunLayout(_saveDir), layers: 1);
         var executors = Enumerable.Range(0, devices).Select(i => new FaultyExecutor($"cpu:{i}")).ToList();
         _executors.AddRange(executors);
         var coordinator = CreateTestProbe();
         var settings = new NodeSettings(RelDamp, 10, maxBatch, OffloadActivations: false, TimeSpan.FromSeconds(1));
-        Sys.ActorOf(GpuNodeSupervisor.Props([.. executors], workload, new BulkStore(), settings, coordinator), "devices");
+        var limited = new MemoryLimitedWorkload(workload, _ => maxWaveUnits);
+        Sys.ActorOf(GpuNodeSupervisor.Props([.. executors], limited, new BulkStore(), settings, coordinator), "devices");
         var driver = new LayerDriver(coordinator, workload);
         driver.Register(devices);
         return (driver, executors);

@@ -23,6 +23,8 @@ public sealed class MessageRoundTripTests : Akka.TestKit.Xunit2.TestKit
     [
         SamplePlan,
         new LayerWorkLost(Plan, Cuda1, "unit-3 failed: disk full"),
+        new DeviceOutOfMemory(Plan, Cuda1, WorkPhase.Calibrate, 2, "shard 3", 83_617_000_000, 85_100_000_000, "CUDA out of memory. Tried to allocate 2.00 GiB"),
+        new DeviceOutOfMemory(Plan, Cpu0, WorkPhase.Commit, null, "shard 1", null, null, "CUDA error: out of memory"),
         new ReleaseLayer(Plan, Committed: true),
         new RegisterDevice(Cpu0, "4f1c"),
         new DeviceRegistered(Cpu0),

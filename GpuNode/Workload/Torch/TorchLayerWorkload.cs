@@ -112,10 +112,24 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
             tokens[c.InputGroup] += c.Tokens;
         });
 
-        foreach (var sample in ((TorchActivations)input).Samples)
+        try
         {
-            using var scope = NewDisposeScope();
-            DecoderLayer.Run(layer, sample.to(layer.Device), Positions(sample), capture);
+            foreach (var sample in ((TorchActivations)input).Samples)
+            {
+                using var scope = NewDisposeScope();
+                DecoderLayer.Run(layer, sample.to(layer.Device), Positions(sample), capture);
+            }
+        }
+        catch
+        {
+            // The sums live outside every dispose scope: a pass that fails (out of memory, typically, which the
+            // coordinator answers with smaller waves) frees them here rather than leave the retry less memory.
+            foreach (var sum in sums.Values)
+            {
+                sum.Dispose();
+            }
+
+            throw;
         }
 
         if (_options.ProfilePhases)
@@ -209,11 +223,20 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
         }
 
         var outputs = new List<Tensor>();
-        foreach (var sample in ((TorchActivations)input).Samples)
+        try
         {
-            using var scope = NewDisposeScope();
-            var output = DecoderLayer.Run(layer, sample.to(layer.Device), Positions(sample));
-            outputs.Add((_options.OffloadActivations ? output.cpu() : output).DetachFromDisposeScope());
+            foreach (var sample in ((TorchActivations)input).Samples)
+            {
+                using var scope = NewDisposeScope();
+                var output = DecoderLayer.Run(layer, sample.to(layer.Device), Positions(sample));
+                outputs.Add((_options.OffloadActivations ? output.cpu() : output).DetachFromDisposeScope());
+            }
+        }
+        catch
+        {
+            // Detached outputs of the samples done so far would outlive a failed pass on the device.
+            outputs.ForEach(o => o.Dispose());
+            throw;
         }
 
         return new TorchActivations(outputs);

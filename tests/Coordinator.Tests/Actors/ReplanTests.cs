@@ -46,6 +46,43 @@ public sealed class ReplanTests(ITestOutputHelper output) : Akka.TestKit.Xunit2.
     }
 
     [Fact]
+    public async Task Should_redo_a_layer_that_ran_out_of_memory_in_smaller_waves_without_counting_a_failed_attempt()
+    {
+        var clean = await Run("clean", devices: 3);
+        // Room for one unit's Hessians: layer 0's one wave of 5 units fails, then its waves of 2 (budget 640 B), then
+        // waves of one unit (256 B) go through; layers 1 and 2 start at 256 B. One try per layer: the re-plans in
+        // smaller waves must not count as failed tries.
+        var limited = await Run("limited", devices: 3, maxLayerAttempts: 1, maxWaveUnits: 1);
+
+        Assert.True(limited.Outcome.Succeeded, limited.Outcome.Message);
+        var journal = limited.Journal.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList();
+        var cuts = journal.Where(e => (string?)e["event"] == "wave_budget").ToList();
+        Assert.Equal([(0, 640L), (0, 256L)], cuts.Select(e => ((int)e["layer"]!, (long)e["to_bytes"]!)));
+        Assert.All(cuts, e => Assert.Equal("calibrate", (string?)e["phase"]));
+        var plans = journal.Where(e => (string?)e["event"] == "plan").Select(e => ((int)e["layer"]!, (int)e["attempt"]!, (long)e["wave_bytes"]!, (int)e["waves"]!));
+        Assert.Equal([(0, 0, long.MaxValue, 1), (0, 1, 640L, 3), (0, 2, 256L, 5), (1, 0, 256L, 5), (2, 0, 256L, 5)], plans);
+        Assert.Equal(SaveDirs.Outputs(clean.Dir), SaveDirs.Outputs(limited.Dir));
+    }
+
+    [Fact]
+    public async Task Should_redo_a_layer_that_ran_out_of_memory_in_its_commit_forward_as_a_failed_try_with_the_same_waves()
+    {
+        var clean = await Run("clean", devices: 2);
+        var faulty = await Run("commit", devices: 2, e => e.Fail(j => j.Kind == GpuJobKind.Forward && j.Layer == 1, OutOfMemory, times: 1));
+        var once = await Run("once", devices: 2, e => e.Fail(j => j.Kind == GpuJobKind.Forward && j.Layer == 1, OutOfMemory, times: 1), maxLayerAttempts: 1);
+
+        Assert.True(faulty.Outcome.Succeeded, faulty.Outcome.Message);
+        Assert.Contains("\"event\":\"plan\",\"layer\":1,\"attempt\":1,\"wave_bytes\":9223372036854775807", faulty.Journal, StringComparison.Ordinal);
+        Assert.DoesNotContain("wave_budget", faulty.Journal, StringComparison.Ordinal);
+        Assert.Equal(SaveDirs.Outputs(clean.Dir), SaveDirs.Outputs(faulty.Dir));
+        // No Hessian is resident in the commit forward: smaller waves would not help, so the redo is a failed try.
+        Assert.False(once.Outcome.Succeeded);
+        Assert.Contains("layer 1 failed 1 times; last: cpu:", once.Outcome.Message, StringComparison.Ordinal);
+        Assert.Contains("ran out of memory in commit of layer 1", once.Outcome.Message, StringComparison.Ordinal);
+        Assert.Contains("smaller waves do not help", once.Outcome.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Should_stop_the_run_and_keep_finished_layers_when_no_device_is_left()
     {
         var run = await Run("dead", devices: 1, e => e.Fail(j => j.Kind == GpuJobKind.Calibrate && j.Layer == 1, () => new GpuContextCorruptedException("cuLaunchKernel", 700, "CUDA_ERROR_ILLEGAL_ADDRESS")));
@@ -58,6 +95,8 @@ public sealed class ReplanTests(ITestOutputHelper output) : Akka.TestKit.Xunit2.
         Assert.Equal(1, (int)report["layers"]!);
     }
 
+    private static Exception OutOfMemory() => new GpuOutOfMemoryException("cuMemAlloc", 2, "CUDA_ERROR_OUT_OF_MEMORY");
+
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
@@ -65,15 +104,16 @@ public sealed class ReplanTests(ITestOutputHelper output) : Akka.TestKit.Xunit2.
         _dirs.Dispose();
     }
 
-    private async Task<(string Dir, RunOutcome Outcome, string Journal)> Run(string name, int devices, Func<FaultyExecutor, FaultyExecutor>? faults = null)
+    private async Task<(string Dir, RunOutcome Outcome, string Journal)> Run(
+        string name, int devices, Func<FaultyExecutor, FaultyExecutor>? faults = null, int maxLayerAttempts = 4, int maxWaveUnits = int.MaxValue)
     {
         var layout = new RunLayout(_dirs.New(name));
         Directory.CreateDirectory(layout.SaveDir);
-        var workload = new FakeWorkload(layout);
+        var workload = new MemoryLimitedWorkload(new FakeWorkload(layout), _ => maxWaveUnits);
         var executors = Enumerable.Range(0, devices).Select(i => (faults ?? (e => e))(new FaultyExecutor($"cpu:{i}"))).ToList();
         _executors.AddRange(executors);
         var completion = new RunCompletion();
-        var settings = new CoordinatorSettings(workload.Shape, StartLayer: 0, devices, MaxLayerAttempts: 4, WaveBytes: long.MaxValue);
+        var settings = new CoordinatorSettings(workload.Shape, StartLayer: 0, devices, maxLayerAttempts, WaveBytes: long.MaxValue, ConfiguredWaveBytes: long.MaxValue);
         var coordinator = Sys.ActorOf(CoordinatorActor.Props(settings, new RunJournal(layout), new QualityReport(layout), new RunProgress(workload.Shape.Layers, 0, workload.Shape.TotalTokens), completion), $"coordinator-{name}");
         var node = new NodeSettings(0.01, 10, 16, OffloadActivations: false, TimeSpan.FromSeconds(1));
         Sys.ActorOf(GpuNodeSupervisor.Props([.. executors], workload, new BulkStore(), node, coordinator), $"devices-{name}");

@@ -74,6 +74,22 @@ public sealed class TinyModelPipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task Should_write_the_bytes_of_a_run_in_one_wave_after_running_out_of_memory_and_re_planning_in_smaller_waves()
+    {
+        var one = await Quantize("whole", "--devices", "cpu", "--skip-eval");
+        // Devices with room for the Hessians of 8 units: each first wave too large fails in its calibration forward and
+        // the layer is redone in smaller waves.
+        var limited = await CliRun.InvokeAsync(
+            MoeQuantCli.Build(new FakeHeaderReader([]), new MemoryLimitedWorkloadFactory(new TorchWorkloadFactory(), _ => 8)),
+            ["quantize", "--save-dir", _dirs.New("limited"), "--num-calibration-samples", $"{Samples}", "--devices", "cpu:2", "--skip-eval"]);
+
+        Assert.True((one.ExitCode, limited.ExitCode) == (0, 0), one.Error + limited.Error);
+        var journal = await File.ReadAllTextAsync(Path.Combine(_dirs.New("limited"), "journal.jsonl"));
+        Assert.Contains("\"event\":\"wave_budget\"", journal, StringComparison.Ordinal);
+        SaveDirs.AssertSameOutputs(SaveDirs.Outputs(_dirs.New("whole")), SaveDirs.Outputs(_dirs.New("limited")));
+    }
+
+    [Fact]
     public async Task Should_pass_a_layer_with_nothing_to_quantize_through_when_only_experts_are_quantized()
     {
         var run = await Quantize("experts", "--devices", "cpu", "--quantize-only-experts", "--skip-eval");
