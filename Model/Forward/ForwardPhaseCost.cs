@@ -65,7 +65,7 @@ public static class ForwardPhaseCost
             ["experts gate/up"] = new(2 * pairs * h * 2 * width, Bf16 * ((pairs * h) + (experts * 2 * width * h) + (pairs * 2 * width))),
             ["experts activation"] = new(0, Bf16 * 3 * pairs * width),
             ["experts down"] = new(2 * pairs * width * h, Bf16 * ((pairs * width) + (experts * width * h) + (pairs * h))),
-            ["combine"] = new(2 * pairs * h, Bf16 * (pairs + n) * h),
+            ["combine"] = new(0, Bf16 * (pairs + n) * h),
             ["shared expert"] = new(2 * n * h * 3 * shared, Bf16 * ((2 * n * h) + (3 * shared * h) + (3 * n * shared))),
             ["mlp residual"] = new(0, Bf16 * 3 * n * h),
         };
