@@ -31,7 +31,7 @@ public sealed record ForwardOptions(
     /// <summary>Every fusion on; attention by libtorch's choice among kernels that take unpadded values.</summary>
     public static ForwardOptions Fused { get; } = new(true, true, true, true, true, AttentionKernel.Auto);
 
-    /// <summary>Named variants for benchmarks: the reference, each switch alone, and all of them.</summary>
+    /// <summary>Named variants for benchmarks: the reference, each switch alone, and all of them with each attention kernel.</summary>
     public static IReadOnlyList<(string Name, ForwardOptions Options)> Variants { get; } =
     [
         ("reference", Reference),
@@ -45,5 +45,8 @@ public sealed record ForwardOptions(
         ("attention-layout-efficient", Reference with { AttentionLayout = true, Attention = AttentionKernel.Efficient }),
         ("attention-layout-cudnn", Reference with { AttentionLayout = true, Attention = AttentionKernel.Cudnn }),
         ("fused", Fused),
+        ("fused-padded-auto", Fused with { Attention = AttentionKernel.PaddedAuto }),
+        ("fused-flash", Fused with { Attention = AttentionKernel.Flash }),
+        ("fused-cudnn", Fused with { Attention = AttentionKernel.Cudnn }),
     ];
 }

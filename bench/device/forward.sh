@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:?set OUT to the folder that comes back}
 hf=$out/forward-transformers.jsonl
-variants=${FORWARD_VARIANTS:-fused-norm fused-combine fused-activation tensor-core-router attention-layout attention-layout-auto attention-layout-flash attention-layout-efficient attention-layout-cudnn fused}
+variants=${FORWARD_VARIANTS:-fused-norm fused-combine fused-activation tensor-core-router attention-layout attention-layout-auto attention-layout-flash attention-layout-efficient attention-layout-cudnn fused fused-padded-auto fused-flash fused-cudnn}
 failed=()
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
@@ -39,24 +39,24 @@ machine() {
 
 transformers() {
   : > "$hf"
-  timeout 75 python3 tools/bench_hf_layer.py --experts grouped_mm >> "$hf"
-  timeout 75 python3 tools/bench_hf_layer.py --experts eager >> "$hf"
+  timeout 60 python3 tools/bench_hf_layer.py --experts grouped_mm >> "$hf"
+  timeout 60 python3 tools/bench_hf_layer.py --experts eager >> "$hf"
   cat "$hf"
 }
 
 headline() {
-  timeout 90 bench/device/run.sh bench forward --variants fused --transformers "$hf" --out "$out/forward.jsonl" \
+  timeout 75 bench/device/run.sh bench forward --variants fused --transformers "$hf" --out "$out/forward.jsonl" \
     | grep -v '^{'
 }
 
 # Output stays in the log (the summary reads the JSON Lines); only a failure's last lines are shown.
 variant() {
   local log=$out/forward-$1.log
-  if ! timeout 35 bench/device/run.sh bench forward --variants "$1" --phases --out "$out/forward-phases.jsonl" > "$log" 2>&1; then
-    tail -5 "$log"
+  if ! timeout 30 bench/device/run.sh bench forward --variants "$1" --phases --out "$out/forward-phases.jsonl" > "$log" 2>&1; then
+    tail -5 "$log" | cut -c1-300
     return 1
   fi
-  grep -v '^{' "$log" | tail -3
+  grep -v '^{' "$log" | tail -1
 }
 
 summary() {
