@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MoeQuant.Model.Forward;
 using MoeQuant.Model.Tokenization;
 
 namespace MoeQuant.Coordinator.Bench;
@@ -71,9 +72,26 @@ public static class BenchCommand
         var sequences = new Option<int>("--sequences") { Description = "Sequences per forward", DefaultValueFactory = _ => 8 };
         var length = new Option<int>("--sequence-length") { Description = "Tokens per sequence", DefaultValueFactory = _ => 4096 };
         var transformers = new Option<string?>("--transformers") { Description = "JSON Lines printed by tools/bench_hf_layer.py in the same call" };
-        var forward = new Command("forward", "One DeepSeek-V3 MoE layer forward vs transformers' layer") { sequences, length, transformers };
+        var variants = new Option<string>("--variants")
+        {
+            Description = $"Comma-separated implementation variants measured after the reference: {string.Join(", ", ForwardOptions.Variants.Select(v => v.Name))}, or all",
+            DefaultValueFactory = _ => "reference",
+        };
+        var phases = new Option<bool>("--phases") { Description = "Also time every phase of each variant (device synchronised at each boundary, separate runs) and record them with their FLOPs and bytes" };
+        var builtIn = new Option<bool>("--built-in-dims") { Description = "The built-in model's dimensions instead of DeepSeek-V3's (a check of the benchmark; runs on the CPU where there is no GPU)" };
+        var forward = new Command("forward", "One DeepSeek-V3 MoE layer forward vs transformers' layer") { sequences, length, transformers, variants, phases, builtIn };
+        forward.Validators.Add(result =>
+        {
+            var unknown = VariantNames(result.GetValue(variants)!).Where(n => ForwardOptions.Variants.All(v => v.Name != n)).ToList();
+            if (unknown.Count > 0)
+            {
+                result.AddError($"unknown --variants {string.Join(", ", unknown)}; known: {string.Join(", ", ForwardOptions.Variants.Select(v => v.Name))}, all");
+            }
+        });
         forward.SetAction(parseResult => ForwardLayerBenchmark.Run(
-            Recorder(parseResult, output), parseResult.GetValue(device), parseResult.GetValue(sequences), parseResult.GetValue(length), parseResult.GetValue(transformers)));
+            Recorder(parseResult, output), parseResult.InvocationConfiguration.Output, parseResult.GetValue(device), parseResult.GetValue(sequences),
+            parseResult.GetValue(length), parseResult.GetValue(builtIn), VariantNames(parseResult.GetValue(variants)!), parseResult.GetValue(phases),
+            parseResult.GetValue(transformers)));
 
         var tokenize = Tokenize(output);
 
@@ -114,6 +132,11 @@ public static class BenchCommand
         });
         return command;
     }
+
+    private static IReadOnlyList<string> VariantNames(string list) =>
+        list.Trim() == "all"
+            ? [.. ForwardOptions.Variants.Select(v => v.Name)]
+            : [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 
     private static BenchRecorder Recorder(ParseResult parseResult, Option<string> output) =>
         new(parseResult.GetValue(output)!, parseResult.InvocationConfiguration.Output);

@@ -16,4 +16,16 @@ public static class DevicePointer
 
         return NativeMethods.THSTensor_data(tensor.Handle);
     }
+
+    /// <summary>The address of a 2-D tensor whose rows are contiguous but may be strided apart (a column slice of a
+    /// wider matrix), and the distance between its rows in elements.</summary>
+    public static (IntPtr Address, long RowStride) OfRows(torch.Tensor tensor)
+    {
+        if (tensor.dim() != 2 || (tensor.shape[1] > 1 && tensor.stride(1) != 1))
+        {
+            throw new ArgumentException("native kernels take 2-D tensors with contiguous rows only", nameof(tensor));
+        }
+
+        return (NativeMethods.THSTensor_data(tensor.Handle), tensor.stride(0));
+    }
 }

@@ -16,6 +16,9 @@ public sealed record CausalLmOptions(Device Device, ScalarType DType)
 
     /// <summary>Keep hidden states in CPU memory between layers, for more tokens than the device holds.</summary>
     public bool OffloadHidden { get; init; }
+
+    /// <summary>Implementation switches of every layer run; null for <see cref="ForwardOptions.Reference"/>.</summary>
+    public ForwardOptions? Forward { get; init; }
 }
 
 /// <summary>The outputs of <see cref="CausalLmForward.Run"/>, in CPU memory.</summary>
@@ -105,7 +108,7 @@ public static class CausalLmForward
                 {
                     using var positions = arange(batches[i].shape[1], ScalarType.Int64, device);
                     using var input = hidden[i].to(device, disposeAfter: true);
-                    hidden[i] = DecoderLayer.Run(weights, input, positions).to(storage, disposeAfter: true);
+                    hidden[i] = DecoderLayer.Run(weights, input, positions, null, options.Forward).to(storage, disposeAfter: true);
                 }
             }
 

@@ -9,9 +9,10 @@ public static class DecoderLayer
     /// <param name="weights">The layer, loaded by <see cref="DecoderLayerWeights.Load"/>.</param>
     /// <param name="hidden">[B, T, hidden] of <see cref="DecoderLayerWeights.DType"/>, on the weights' device.</param>
     /// <param name="positions">[B, T] or [T] int64 position ids (0..T-1 for whole sequences); any device.</param>
-    /// <param name="capture">Optional callbacks for the linear units' inputs and the routing.</param>
+    /// <param name="capture">Optional callbacks for the linear units' inputs and the routing, and a phase clock.</param>
+    /// <param name="options">Implementation switches; null for <see cref="ForwardOptions.Reference"/>.</param>
     /// <returns>[B, T, hidden], the layer output (the next layer's input).</returns>
-    public static Tensor Run(DecoderLayerWeights weights, Tensor hidden, Tensor positions, LayerCapture? capture = null)
+    public static Tensor Run(DecoderLayerWeights weights, Tensor hidden, Tensor positions, LayerCapture? capture = null, ForwardOptions? options = null)
     {
         if (hidden.dim() != 3 || hidden.shape[2] != weights.Config.HiddenSize)
         {
@@ -20,16 +21,32 @@ public static class DecoderLayer
 
         using var scope = NewDisposeScope();
         var config = weights.Config;
-        var inputs = new LayerInputs(weights, capture);
+        var inputs = new LayerInputs(weights, capture, options ?? ForwardOptions.Reference);
+        var fusedNorm = inputs.Options.FusedNorm;
         var (cos, sin) = weights.Rope.Angles(positions.to(weights.Device), weights.DType);
+        inputs.Mark("rope angles");
 
-        var normed = RmsNorm.Apply(hidden, weights.InputNorm, config.RmsNormEps);
-        var attended = hidden.add(MlaAttention.Forward(weights.Attention, config, weights.Rope, normed, cos, sin, inputs));
+        var normed = RmsNorm.Apply(hidden, weights.InputNorm, config.RmsNormEps, fusedNorm);
+        inputs.Mark("input norm");
+        var attention = MlaAttention.Forward(weights.Attention, config, weights.Rope, normed, cos, sin, inputs);
+        var attended = hidden.add(attention);
+        inputs.Mark("attention residual");
 
-        var mlpInput = RmsNorm.Apply(attended, weights.PostAttentionNorm, config.RmsNormEps).reshape(-1, config.HiddenSize);
-        var mlp = weights.Moe is { } moe
-            ? MoeBlock.Forward(moe, config, mlpInput, inputs)
-            : GatedMlp.Forward(weights.DenseMlp!, mlpInput, "mlp", inputs);
-        return attended.add(mlp.view(hidden.shape)).MoveToOuterDisposeScope();
+        var mlpInput = RmsNorm.Apply(attended, weights.PostAttentionNorm, config.RmsNormEps, fusedNorm).reshape(-1, config.HiddenSize);
+        inputs.Mark("post norm");
+        Tensor mlp;
+        if (weights.Moe is { } moe)
+        {
+            mlp = MoeBlock.Forward(moe, config, mlpInput, inputs);
+        }
+        else
+        {
+            mlp = GatedMlp.Forward(weights.DenseMlp!, mlpInput, "mlp", inputs);
+            inputs.Mark("dense mlp");
+        }
+
+        var output = attended.add(mlp.view(hidden.shape));
+        inputs.Mark("mlp residual");
+        return output.MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.Fused;
 using static TorchSharp.torch;
 
 namespace MoeQuant.Model.Forward;
@@ -19,13 +20,25 @@ internal static class GatedMlp
     {
         using var scope = NewDisposeScope();
         inputs.Emit(module + ".gate_proj", x, expert);
-        var width = down.shape[1];
-        var projected = nn.functional.linear(x, gateUp);
-        var activated = nn.functional.silu(projected.narrow(1, 0, width)).mul(projected.narrow(1, width, width));
+        var activated = Activate(nn.functional.linear(x, gateUp), inputs.Options.FusedActivation);
         inputs.Emit(module + ".down_proj", activated, expert);
         return nn.functional.linear(activated, down).MoveToOuterDisposeScope();
     }
 
     public static Tensor Forward(GatedMlpWeights weights, Tensor x, string module, LayerInputs inputs) =>
         Forward(x, weights.GateUp, weights.Down, module, inputs);
+
+    /// <summary>silu(gate)·up of a fused product: [rows, width].</summary>
+    /// <param name="gateUp">[rows, 2·width], gate columns first.</param>
+    /// <param name="fused">Use <see cref="FusedSiluMul"/> where it applies (bf16 on CUDA): the same roundings in one pass.</param>
+    public static Tensor Activate(Tensor gateUp, bool fused)
+    {
+        if (fused && FusedSiluMul.Applies(gateUp))
+        {
+            return FusedSiluMul.Apply(gateUp);
+        }
+
+        var width = gateUp.shape[1] / 2;
+        return nn.functional.silu(gateUp.narrow(1, 0, width)).mul_(gateUp.narrow(1, width, width));
+    }
 }

@@ -28,8 +28,10 @@ public sealed record CapturedInput(string InputGroup, IReadOnlyList<string> Unit
 /// <param name="Experts">When set, only these routed experts run (and are reported); the others are skipped and the
 /// layer's output is then meaningless. A calibration wave that needs the inputs of a few experts sets it: routing,
 /// attention and the inputs of the experts it runs are unchanged.</param>
+/// <param name="Phases">When set, times every phase of the run (benchmarks; it synchronises the device at each).</param>
 public sealed record LayerCapture(
     Action<CapturedInput>? OnLinearInput = null,
     Action<RoutingDecision>? OnRouting = null,
     RouterOptions? RouterOptions = null,
-    IReadOnlySet<int>? Experts = null);
+    IReadOnlySet<int>? Experts = null,
+    ForwardPhaseClock? Phases = null);

@@ -2,10 +2,15 @@ using static TorchSharp.torch;
 
 namespace MoeQuant.Model.Forward;
 
-/// <summary>Hands linear-unit inputs of one layer run to the capture callback, if there is one.</summary>
-internal sealed class LayerInputs(DecoderLayerWeights weights, LayerCapture? capture)
+/// <summary>
+/// What the parts of one layer run share: the implementation switches, the capture callback that receives linear-unit
+/// inputs, and the phase clock, if there are any.
+/// </summary>
+internal sealed class LayerInputs(DecoderLayerWeights weights, LayerCapture? capture, ForwardOptions options)
 {
     public LayerCapture? Capture => capture;
+
+    public ForwardOptions Options => options;
 
     /// <param name="group">An input group of the layer (<see cref="LinearUnit.InputGroup"/>).</param>
     /// <param name="activations">[tokens, in] read by every unit of the group.</param>
@@ -17,4 +22,7 @@ internal sealed class LayerInputs(DecoderLayerWeights weights, LayerCapture? cap
             callback(new CapturedInput(group, weights.InputGroups[group], activations, expert));
         }
     }
+
+    /// <summary>Ends phase <paramref name="phase"/> (see <see cref="ForwardPhaseClock"/>); free without a clock.</summary>
+    public void Mark(string phase) => capture?.Phases?.Mark(phase);
 }

@@ -34,39 +34,79 @@ internal static class MlaAttention
         var (batch, time) = (x.shape[0], x.shape[1]);
         var heads = c.NumAttentionHeads;
         var (nope, ropeDim, kvRank) = (c.QkNopeHeadDim, c.QkRopeHeadDim, c.KvLoraRank);
+        var fusedNorm = inputs.Options.FusedNorm;
         var flat = x.reshape(-1, c.HiddenSize);
 
         // 1) the query's first projection and the latent KV projection read the same input: one product.
         inputs.Emit(w.QueryB is null ? "self_attn.q_proj" : "self_attn.q_a_proj", flat);
         var projected = nn.functional.linear(flat, w.InputProjection);
+        inputs.Mark("q/kv_a product");
         var queryWidth = projected.shape[1] - kvRank - ropeDim;
         var query = projected.narrow(1, 0, queryWidth);
         if (w.QueryB is not null)
         {
-            var latentQuery = RmsNorm.Apply(query, w.QueryANorm!, RmsNorm.LatentEps);
+            var latentQuery = RmsNorm.Apply(query, w.QueryANorm!, RmsNorm.LatentEps, fusedNorm);
             inputs.Emit("self_attn.q_b_proj", latentQuery);
             query = nn.functional.linear(latentQuery, w.QueryB);
         }
 
-        var q = query.view(batch, time, heads, c.QkHeadDim).transpose(1, 2);
+        // [B, T, heads, qk_head_dim]: as the product lays it out.
+        var q = query.view(batch, time, heads, c.QkHeadDim);
+        inputs.Mark("q path");
 
         // 2) the latent KV: normed, then expanded per head; the rope key part is one head shared by all heads.
-        var latentKv = RmsNorm.Apply(projected.narrow(1, queryWidth, kvRank), w.KvANorm, RmsNorm.LatentEps);
+        var latentKv = RmsNorm.Apply(projected.narrow(1, queryWidth, kvRank), w.KvANorm, RmsNorm.LatentEps, fusedNorm);
         inputs.Emit("self_attn.kv_b_proj", latentKv);
-        var kv = nn.functional.linear(latentKv, w.KvB).view(batch, time, heads, nope + c.VHeadDim).transpose(1, 2);
+        var kv = nn.functional.linear(latentKv, w.KvB).view(batch, time, heads, nope + c.VHeadDim);
         var keyRope = projected.narrow(1, queryWidth + kvRank, ropeDim).reshape(batch, 1, time, ropeDim);
+        inputs.Mark("kv path");
 
         // 3) rotate the rope parts; queries and keys are [B, heads, T, nope + rope].
-        var queryRot = rope.Apply(q.narrow(-1, nope, ropeDim), cos, sin);
-        var keyRot = rope.Apply(keyRope, cos, sin).expand(batch, heads, time, ropeDim);
-        var queries = cat([q.narrow(-1, 0, nope), queryRot], -1);
-        var keys = cat([kv.narrow(-1, 0, nope), keyRot], -1);
-        var values = kv.narrow(-1, nope, c.VHeadDim);
+        var (queries, keys, values) = inputs.Options.AttentionLayout
+            ? InPlace(q, kv, keyRope, c, rope, cos, sin, inputs)
+            : Concatenated(q.transpose(1, 2), kv.transpose(1, 2), keyRope, c, rope, cos, sin, inputs);
 
         // 4) fused causal attention with DeepSeek's YaRN-corrected softmax scale.
-        var attended = FusedAttention.Causal(queries, keys, values, c.SoftmaxScale);
+        var attended = FusedAttention.Causal(queries, keys, values, c.SoftmaxScale, inputs.Options.Attention);
+        inputs.Mark("sdpa");
         var merged = attended.transpose(1, 2).reshape(batch * time, heads * c.VHeadDim);
         inputs.Emit("self_attn.o_proj", merged);
-        return nn.functional.linear(merged, w.Output).view(batch, time, c.HiddenSize).MoveToOuterDisposeScope();
+        var output = nn.functional.linear(merged, w.Output).view(batch, time, c.HiddenSize);
+        inputs.Mark("o_proj");
+        return output.MoveToOuterDisposeScope();
+    }
+
+    // transformers' layout: q and kv transposed to [B, heads, T, d], the rotated parts concatenated onto new tensors.
+    private static (Tensor Queries, Tensor Keys, Tensor Values) Concatenated(
+        Tensor q, Tensor kv, Tensor keyRope, DeepseekV3Config c, RotaryEmbedding rope, Tensor cos, Tensor sin, LayerInputs inputs)
+    {
+        var (nope, ropeDim) = (c.QkNopeHeadDim, c.QkRopeHeadDim);
+        var (batch, heads, time) = (q.shape[0], q.shape[1], q.shape[2]);
+        var queryRot = rope.Apply(q.narrow(-1, nope, ropeDim), cos, sin);
+        var keyRot = rope.Apply(keyRope, cos, sin).expand(batch, heads, time, ropeDim);
+        inputs.Mark("rope");
+        var queries = cat([q.narrow(-1, 0, nope), queryRot], -1);
+        var keys = cat([kv.narrow(-1, 0, nope), keyRot], -1);
+        inputs.Mark("qkv layout");
+        return (queries, keys, kv.narrow(-1, nope, c.VHeadDim));
+    }
+
+    // The same values without concatenation: the queries' rope part is rotated where the product wrote it, the keys
+    // are written once, and all three stay in the [B, T, heads, d] layout the fused kernels read directly (transposed
+    // views), so neither the kernel nor the merge of its output copies them again.
+    private static (Tensor Queries, Tensor Keys, Tensor Values) InPlace(
+        Tensor q, Tensor kv, Tensor keyRope, DeepseekV3Config c, RotaryEmbedding rope, Tensor cos, Tensor sin, LayerInputs inputs)
+    {
+        var (nope, ropeDim) = (c.QkNopeHeadDim, c.QkRopeHeadDim);
+        var (batch, time, heads) = (q.shape[0], q.shape[1], q.shape[2]);
+        var queryRope = q.narrow(-1, nope, ropeDim).transpose(1, 2);
+        queryRope.copy_(rope.Apply(queryRope, cos, sin));
+        var keyRot = rope.Apply(keyRope, cos, sin).transpose(1, 2);
+        inputs.Mark("rope");
+        var keys = empty([batch, time, heads, c.QkHeadDim], q.dtype, q.device);
+        keys.narrow(-1, 0, nope).copy_(kv.narrow(-1, 0, nope));
+        keys.narrow(-1, nope, ropeDim).copy_(keyRot);
+        inputs.Mark("qkv layout");
+        return (q.transpose(1, 2), keys.transpose(1, 2), kv.narrow(-1, nope, c.VHeadDim).transpose(1, 2));
     }
 }

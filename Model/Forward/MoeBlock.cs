@@ -18,9 +18,6 @@ internal sealed record MoeWeights(
 /// </summary>
 internal static class MoeBlock
 {
-    /// <summary>Tokens whose weighted sum is formed in f32 at a time: bounds that temporary to ~1 GB at DeepSeek-V3's width.</summary>
-    private const long CombineChunkTokens = 4096;
-
     /// <param name="weights">The layer's MoE weights.</param>
     /// <param name="config">The model config (routing parameters).</param>
     /// <param name="x">[tokens, hidden] of the compute dtype (the post-attention-normed hidden states).</param>
@@ -29,26 +26,44 @@ internal static class MoeBlock
     public static Tensor Forward(MoeWeights weights, DeepseekV3Config config, Tensor x, LayerInputs inputs)
     {
         using var scope = NewDisposeScope();
-        var routing = TopkRouter.Route(x, weights.RouterWeight, weights.CorrectionBias, config, inputs.Capture?.RouterOptions);
+        var routing = TopkRouter.Route(x, weights.RouterWeight, weights.CorrectionBias, config, inputs);
         inputs.Capture?.OnRouting?.Invoke(routing);
-        var output = RoutedExperts(weights, x, routing, inputs);
-        if (weights.Shared is { } shared)
+        var (outputs, order) = RoutedExperts(weights, x, routing, inputs);
+
+        // The fused combine adds the shared experts' output as it writes, so that output comes first there.
+        if (inputs.Options.FusedCombine && MoeCombine.Fuses(outputs, x))
         {
-            output = output.add(GatedMlp.Forward(shared, x, "mlp.shared_experts", inputs));
+            var shared = weights.Shared is { } fusedShared ? GatedMlp.Forward(fusedShared, x, "mlp.shared_experts", inputs) : null;
+            inputs.Mark("shared expert");
+            var fused = MoeCombine.Fused(outputs, order, routing.Weights, shared);
+            inputs.Mark("combine");
+            return fused.MoveToOuterDisposeScope();
+        }
+
+        var output = MoeCombine.Reference(outputs, order, routing.Weights);
+        outputs.Dispose();
+        inputs.Mark("combine");
+        if (weights.Shared is { } sharedWeights)
+        {
+            output = output.add(GatedMlp.Forward(sharedWeights, x, "mlp.shared_experts", inputs));
+            inputs.Mark("shared expert");
         }
 
         return output.MoveToOuterDisposeScope();
     }
 
-    private static Tensor RoutedExperts(MoeWeights weights, Tensor x, RoutingDecision routing, LayerInputs inputs)
+    /// <returns>Every (token, slot) pair's expert output [tokens·k, hidden], sorted by expert, and the sort order
+    /// [tokens·k]: row r holds slot order[r], i.e. token order[r] / k.</returns>
+    private static (Tensor Outputs, Tensor Order) RoutedExperts(MoeWeights weights, Tensor x, RoutingDecision routing, LayerInputs inputs)
     {
         using var scope = NewDisposeScope();
         var experts = weights.ExpertGateUpT.Count;
         var width = weights.ExpertDownT[0].shape[0];
-        var (tokens, hidden) = (x.shape[0], x.shape[1]);
+        var hidden = x.shape[1];
         var k = routing.Indices.shape[1];
 
-        // 1) sort the (token, slot) pairs by expert; a stable sort keeps each expert's tokens in token order.
+        // 1) sort the (token, slot) pairs by expert; a stable sort keeps each expert's tokens in token order. The
+        //    counts come to the host once per layer: the loops below need them to slice.
         var slots = routing.Indices.reshape(-1);
         var order = slots.sort(stable: true).Indices;
         using var countsCpu = slots.bincount(null, experts).cpu();
@@ -60,6 +75,7 @@ internal static class MoeBlock
         }
 
         var rows = x.index_select(0, order.div(k, rounding_mode: RoundingMode.floor));
+        inputs.Mark("dispatch");
 
         // 2) per expert one product over all of its rows, written straight into a buffer shared by all experts;
         //    the activation runs once over every row in between. The loops issue few calls per expert (views of the
@@ -82,8 +98,10 @@ internal static class MoeBlock
         }
 
         rows.Dispose();
-        var activated = nn.functional.silu(projected.narrow(1, 0, width)).mul_(projected.narrow(1, width, width));
+        inputs.Mark("experts gate/up");
+        var activated = GatedMlp.Activate(projected, inputs.Options.FusedActivation);
         projected.Dispose();
+        inputs.Mark("experts activation");
         var outputs = empty([activated.shape[0], hidden], x.dtype, x.device);
         for (var e = 0; e < experts; e++)
         {
@@ -101,21 +119,7 @@ internal static class MoeBlock
         }
 
         activated.Dispose();
-
-        // 3) back to (token, slot) order; each token's outputs weighted in f32, summed in f32 and rounded once, as
-        //    transformers' grouped experts do.
-        var bySlot = empty_like(outputs).index_copy_(0, order, outputs).view(tokens, k, hidden);
-        outputs.Dispose();
-        var combined = empty([tokens, hidden], x.dtype, x.device);
-        for (var start = 0L; start < tokens; start += CombineChunkTokens)
-        {
-            using var chunkScope = NewDisposeScope();
-            var length = Math.Min(CombineChunkTokens, tokens - start);
-            // compute dtype × f32 weights promotes to f32 in one pass, the same products as transformers' bf16 * f32.
-            var weighted = bySlot.narrow(0, start, length).mul(routing.Weights.narrow(0, start, length).unsqueeze(-1));
-            combined.narrow(0, start, length).copy_(weighted.sum(1));
-        }
-
-        return combined.MoveToOuterDisposeScope();
+        inputs.Mark("experts down");
+        return (outputs.MoveToOuterDisposeScope(), order.MoveToOuterDisposeScope());
     }
 }

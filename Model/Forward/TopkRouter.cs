@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.Cuda;
 using MoeQuant.Model.Config;
 using static TorchSharp.torch;
 
@@ -36,12 +37,42 @@ public static class TopkRouter
     public static RoutingDecision Route(
         Tensor input, Tensor weight, Tensor correctionBias, DeepseekV3Config config, RouterOptions? options = null)
     {
-        options ??= RouterOptions.Default;
         using var scope = NewDisposeScope();
-        var experts = weight.shape[0];
+        var routing = Select(Scores(input, weight, tensorCores: false), correctionBias, config, options ?? RouterOptions.Default, null);
+        return new RoutingDecision(routing.Indices.MoveToOuterDisposeScope(), routing.Weights.MoveToOuterDisposeScope());
+    }
 
-        // 1) scores in f32; the bias only steers the choice, the weights come from the unbiased scores.
-        var scores = nn.functional.linear(input.to_type(ScalarType.Float32), weight).sigmoid();
+    /// <summary>Routes every token of a layer run: its switches pick the product, its clock times the steps.</summary>
+    internal static RoutingDecision Route(Tensor input, Tensor weight, Tensor correctionBias, DeepseekV3Config config, LayerInputs run)
+    {
+        using var scope = NewDisposeScope();
+        var scores = Scores(input, weight, run.Options.TensorCoreRouter);
+        run.Mark("router scores");
+        var routing = Select(scores, correctionBias, config, run.Capture?.RouterOptions ?? RouterOptions.Default, run);
+        return new RoutingDecision(routing.Indices.MoveToOuterDisposeScope(), routing.Weights.MoveToOuterDisposeScope());
+    }
+
+    // 1) scores in f32. The tensor-core product applies when the activations are bf16: the router weight was rounded
+    //    through the compute dtype at load, so both operands are bf16 values and every product is exact in f32.
+    private static Tensor Scores(Tensor input, Tensor weight, bool tensorCores)
+    {
+        if (tensorCores && input.dtype == ScalarType.BFloat16)
+        {
+            using var weightBf16 = weight.to_type(ScalarType.BFloat16);
+            if (CublasLinear.Applies(input, weightBf16))
+            {
+                return CublasLinear.ToFloat32(input, weightBf16).sigmoid_();
+            }
+        }
+
+        return nn.functional.linear(input.to_type(ScalarType.Float32), weight).sigmoid();
+    }
+
+    private static RoutingDecision Select(Tensor scores, Tensor correctionBias, DeepseekV3Config config, RouterOptions options, LayerInputs? run)
+    {
+        var experts = scores.shape[1];
+
+        // The bias only steers the choice, the weights come from the unbiased scores.
         var choice = options.UseCorrectionBias ? scores.add(correctionBias) : scores;
 
         // 2) group limit: a group's score is the sum of its two best experts; experts outside the topk_group best groups
@@ -56,6 +87,8 @@ public static class TopkRouter
             choice = choice.masked_fill(expertMask.logical_not(), double.NegativeInfinity);
         }
 
+        run?.Mark("router group top-k");
+
         // 3) top-k by the (biased) choice scores, weights from the unbiased ones.
         var indices = choice.topk(config.NumExpertsPerTok, dim: -1, sorted: false).indexes;
         var weights = scores.gather(1, indices);
@@ -65,6 +98,7 @@ public static class TopkRouter
         }
 
         weights = weights.mul(config.RoutedScalingFactor);
-        return new RoutingDecision(indices.MoveToOuterDisposeScope(), weights.MoveToOuterDisposeScope());
+        run?.Mark("router top-k");
+        return new RoutingDecision(indices, weights);
     }
 }

@@ -22,10 +22,15 @@ public sealed class ForwardParityTests(ITestOutputHelper output)
     private const double CudaMeanNllTolerance = 1e-3;
 
     [Theory]
-    [InlineData("mla-lora")]
-    [InlineData("mla-direct")]
-    public void Should_match_transformers_hidden_states_of_every_layer_in_fp32(string model)
+    [InlineData("mla-lora", "reference")]
+    [InlineData("mla-direct", "reference")]
+    [InlineData("mla-lora", "fused")]
+    [InlineData("mla-direct", "fused")]
+    [InlineData("mla-lora", "attention-layout")]
+    [InlineData("mla-direct", "attention-layout")]
+    public void Should_match_transformers_hidden_states_of_every_layer_in_fp32(string model, string variant)
     {
+        var options = Variant(variant);
         using var scope = NewDisposeScope();
         var fixture = HfFixture.Get(model);
         var config = fixture.Config;
@@ -41,13 +46,13 @@ public sealed class ForwardParityTests(ITestOutputHelper output)
         for (var layer = 0; layer < config.NumHiddenLayers; layer++)
         {
             using var weights = DecoderLayerWeights.Load(config, layer, fixture, CPU, ScalarType.Float32);
-            hidden = DecoderLayer.Run(weights, hidden, positions);
+            hidden = DecoderLayer.Run(weights, hidden, positions, null, options);
             var last = layer == config.NumHiddenLayers - 1;
             var (ours, theirs) = last
                 ? (FinalNorm(fixture, hidden), fixture.Reference("normed_fp32"))
                 : (hidden, reference[layer + 1]);
             var diff = HfFixture.MaxAbsDiff(ours, theirs);
-            output.WriteLine($"{model} layer {layer}{(last ? " (after the final norm)" : "")}: max |Δhidden| = {diff:E2}, max |hidden| = {theirs.abs().max().item<float>():F2}");
+            output.WriteLine($"{model} {variant} layer {layer}{(last ? " (after the final norm)" : "")}: max |Δhidden| = {diff:E2}, max |hidden| = {theirs.abs().max().item<float>():F2}");
             Assert.True(diff <= Fp32Tolerance, $"layer {layer}: max abs diff {diff:E3} > {Fp32Tolerance}");
         }
     }
@@ -69,14 +74,18 @@ public sealed class ForwardParityTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("mla-lora")]
-    [InlineData("mla-direct")]
-    [InlineData("mla-lora-fp8")]
-    public void Should_match_transformers_in_bf16(string model)
+    [InlineData("mla-lora", "reference")]
+    [InlineData("mla-direct", "reference")]
+    [InlineData("mla-lora-fp8", "reference")]
+    [InlineData("mla-lora", "fused")]
+    [InlineData("mla-direct", "fused")]
+    [InlineData("mla-lora-fp8", "fused")]
+    public void Should_match_transformers_in_bf16(string model, string variant)
     {
         var fixture = HfFixture.Get(model);
         var ids = fixture.Reference("input_ids");
-        using var result = CausalLmForward.Run(fixture.Config, fixture, ids, new CausalLmOptions(CPU, ScalarType.BFloat16) { KeepLogits = true });
+        using var result = CausalLmForward.Run(fixture.Config, fixture, ids,
+            new CausalLmOptions(CPU, ScalarType.BFloat16) { KeepLogits = true, Forward = Variant(variant) });
         var referenceNll = fixture.Reference("nll_bf16");
         var expected = referenceNll.mean().item<float>();
 
@@ -87,22 +96,26 @@ public sealed class ForwardParityTests(ITestOutputHelper output)
         // transformers' bf16 logits exist for the FP8 model; the fp32 models are compared with their fp32 logits.
         var referenceLogits = fixture.Name == "mla-lora-fp8" ? fixture.Reference("logits_bf16") : fixture.Reference("logits_fp32");
         var relativeLogits = ((result.Logits! - referenceLogits).norm() / referenceLogits.norm()).item<float>();
-        output.WriteLine($"{model} bf16: mean nll {result.MeanNll:F5}, transformers {expected:F5} (Δ {result.MeanNll - expected:+0.00000;-0.00000}); position-0 max |Δnll| {firstTokenDiff:E1}; relative logits error {relativeLogits:E2}");
+        output.WriteLine($"{model} {variant} bf16: mean nll {result.MeanNll:F5}, transformers {expected:F5} (Δ {result.MeanNll - expected:+0.00000;-0.00000}); position-0 max |Δnll| {firstTokenDiff:E1}; relative logits error {relativeLogits:E2}");
         Assert.Equal(0.0, firstTokenDiff);
         Assert.InRange(result.MeanNll, expected - MeanNllTolerance, expected + MeanNllTolerance);
         Assert.True(relativeLogits <= 0.1, $"relative logits error {relativeLogits:E2}");
     }
 
     [GpuTheory]
-    [InlineData("mla-lora")]
-    [InlineData("mla-direct")]
-    [InlineData("mla-lora-fp8")]
-    public void Should_match_transformers_mean_nll_within_1e_3_in_bf16_on_cuda(string model)
+    [InlineData("mla-lora", "reference")]
+    [InlineData("mla-direct", "reference")]
+    [InlineData("mla-lora-fp8", "reference")]
+    [InlineData("mla-lora", "fused")]
+    [InlineData("mla-direct", "fused")]
+    [InlineData("mla-lora-fp8", "fused")]
+    public void Should_match_transformers_mean_nll_within_1e_3_in_bf16_on_cuda(string model, string variant)
     {
         var fixture = HfFixture.Get(model);
-        using var result = CausalLmForward.Run(fixture.Config, fixture, fixture.Reference("input_ids"), new CausalLmOptions(new Device(DeviceType.CUDA, 0), ScalarType.BFloat16));
+        using var result = CausalLmForward.Run(fixture.Config, fixture, fixture.Reference("input_ids"),
+            new CausalLmOptions(new Device(DeviceType.CUDA, 0), ScalarType.BFloat16) { Forward = Variant(variant) });
         var expected = fixture.Reference("nll_bf16").mean().item<float>();
-        output.WriteLine($"{model} bf16 on CUDA: mean nll {result.MeanNll:F5}, transformers {expected:F5}");
+        output.WriteLine($"{model} {variant} bf16 on CUDA: mean nll {result.MeanNll:F5}, transformers {expected:F5}");
         Assert.InRange(result.MeanNll, expected - CudaMeanNllTolerance, expected + CudaMeanNllTolerance);
     }
 
@@ -119,6 +132,8 @@ public sealed class ForwardParityTests(ITestOutputHelper output)
         Assert.Equal([2, ids.shape[1] - 1], whole.Nll.shape);
         Assert.True(HfFixture.MaxAbsDiff(whole.Nll, single.Nll) <= 1e-5);
     }
+
+    private static ForwardOptions Variant(string name) => ForwardOptions.Variants.Single(v => v.Name == name).Options;
 
     private static Tensor FinalNorm(HfFixture fixture, Tensor hidden)
     {

@@ -21,9 +21,12 @@ public sealed class RoutingTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public void Should_route_every_token_as_transformers_inside_the_fp32_forward()
+    [Theory]
+    [InlineData("reference")]
+    [InlineData("fused")]
+    public void Should_route_every_token_as_transformers_inside_the_fp32_forward(string variant)
     {
+        var options = ForwardOptions.Variants.Single(v => v.Name == variant).Options;
         var fixture = HfFixture.Get("mla-lora");
         var chosen = new Dictionary<int, string[]>();
         var ids = fixture.Reference("input_ids");
@@ -33,7 +36,7 @@ public sealed class RoutingTests(ITestOutputHelper output)
         {
             using var weights = DecoderLayerWeights.Load(fixture.Config, layer, fixture, CPU, ScalarType.Float32);
             var current = layer;
-            hidden = DecoderLayer.Run(weights, hidden, arange(ids.shape[1]), new LayerCapture(OnRouting: r => chosen[current] = HfFixture.ExpertSets(r.Indices)));
+            hidden = DecoderLayer.Run(weights, hidden, arange(ids.shape[1]), new LayerCapture(OnRouting: r => chosen[current] = HfFixture.ExpertSets(r.Indices)), options);
         }
 
         Assert.Equal(fixture.MoeLayers, chosen.Keys.Order());
