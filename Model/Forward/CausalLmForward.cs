@@ -17,7 +17,7 @@ public sealed record CausalLmOptions(Device Device, ScalarType DType)
     /// <summary>Keep hidden states in CPU memory between layers, for more tokens than the device holds.</summary>
     public bool OffloadHidden { get; init; }
 
-    /// <summary>Implementation switches of every layer run; null for <see cref="ForwardOptions.Reference"/>.</summary>
+    /// <summary>Implementation switches of every layer run; null for <see cref="ForwardOptions.Fused"/>.</summary>
     public ForwardOptions? Forward { get; init; }
 }
 
