@@ -21,11 +21,11 @@ internal sealed class CompressedTensorsFormat(QuantizationScheme scheme) : ILine
     {
         var (rows, columns, groups) = ((int)l.OutFeatures, (int)l.InFeatures, (int)l.Groups);
         var perWord = Int32Packing.ValuesPerWord(scheme.Bits);
+        // The state keeps codes in this very layout: the words are copied, not unpacked and packed again.
         yield return new SafetensorsEntry(l.Name + ".weight_packed", SafetensorsDtype.I32, [rows, Int32Packing.CeilDiv(columns, perWord)], stream =>
         {
             StateTensors.RequireScheme(l, scheme);
-            var codes = StateTensors.Int8(l.File, l.CodesTensor);
-            StateTensors.Write(stream, StateTensors.Checked(l, l.CodesTensor, () => Int32Packing.PackRows(codes, rows, columns, scheme.Bits)));
+            stream.Write(StateTensors.PackedCodes(l));
         });
         yield return new SafetensorsEntry(l.Name + ".weight_scale", l.ScaleDtype, [rows, groups], stream => stream.Write(StateTensors.Bytes(l.File, l.ScalesTensor)));
         yield return SafetensorsEntry.FromBytes(l.Name + ".weight_shape", SafetensorsDtype.I64, [2], BitConverter.GetBytes(l.OutFeatures).Concat(BitConverter.GetBytes(l.InFeatures)).ToArray());

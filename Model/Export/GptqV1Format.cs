@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using MoeQuant.Model.Checkpoint;
@@ -34,8 +35,8 @@ internal sealed class GptqV1Format(QuantizationScheme scheme, double relDamp) : 
         var perWord = 32 / scheme.Bits;
         yield return new SafetensorsEntry(l.Name + ".qweight", SafetensorsDtype.I32, [columns / perWord, rows], stream =>
         {
-            var codes = StateTensors.Int8(l.File, l.CodesTensor);
-            StateTensors.Write(stream, StateTensors.Checked(l, l.CodesTensor, () => GptqV1Packing.PackQWeight(codes, rows, columns, scheme.Bits)));
+            var words = StateTensors.PackedCodes(l);
+            StateTensors.Write(stream, GptqV1Packing.QWeight(MemoryMarshal.Cast<byte, int>(words), rows, columns, scheme.Bits));
         });
         yield return new SafetensorsEntry(l.Name + ".qzeros", SafetensorsDtype.I32, [groups, rows / perWord], stream =>
         {

@@ -62,6 +62,34 @@ public static class Int32Packing
         return values;
     }
 
+    /// <summary>
+    /// Checks words from <see cref="PackRows"/> kept elsewhere (a unit state file): every bit outside the columns' codes
+    /// (the padding of a row's last word, the top bits of 3-bit words) must be 0, as packing leaves it, so that the words
+    /// can be copied instead of unpacked and packed again.
+    /// </summary>
+    /// <exception cref="ArgumentException">The length is not [rows, ceil(columns / pf)].</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A word has a bit set outside its codes.</exception>
+    public static void RequireClearPadding(ReadOnlySpan<int> words, int rows, int columns, int bits)
+    {
+        var perWord = ValuesPerWord(bits);
+        var wordsPerRow = CeilDiv(columns, perWord);
+        CheckLength(words.Length, rows, wordsPerRow);
+        var full = Used(perWord, bits);
+        var last = Used(columns - ((wordsPerRow - 1) * perWord), bits);
+        for (var r = 0; r < rows; r++)
+        {
+            var row = words.Slice(r * wordsPerRow, wordsPerRow);
+            for (var k = 0; k < wordsPerRow; k++)
+            {
+                if (((uint)row[k] & ~(k == wordsPerRow - 1 ? last : full)) != 0)
+                {
+                    throw new ArgumentOutOfRangeException(
+                        nameof(words), $"word [{r}, {k}] = 0x{(uint)row[k]:X8} has bits set outside its {bits}-bit codes of {columns} columns");
+                }
+            }
+        }
+    }
+
     /// <summary>Packs along the rows (dimension 0, as compressed-tensors packs zero points): [ceil(rows / pf), columns].</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value lies outside the signed b-bit range.</exception>
     public static int[] PackColumns(ReadOnlySpan<sbyte> values, int rows, int columns, int bits)
@@ -114,6 +142,9 @@ public static class Int32Packing
 
     private static sbyte Signed(uint word, int bits, int index) =>
         (sbyte)((int)((word >> (bits * index)) & ((1u << bits) - 1)) - (1 << (bits - 1)));
+
+    // The bits that n codes of a word occupy.
+    private static uint Used(int n, int bits) => n * bits >= 32 ? uint.MaxValue : (1u << (n * bits)) - 1;
 
     internal static int CeilDiv(int n, int d) => (n + d - 1) / d;
 

@@ -25,8 +25,33 @@ internal static class StateTensors
     /// <summary>An I32 tensor's values.</summary>
     public static int[] Int32(string file, string tensor) => MemoryMarshal.Cast<byte, int>(Bytes(file, tensor)).ToArray();
 
+    /// <summary>
+    /// The codes as compressed-tensors' packed words ([out, ceil(in / pf)] I32, little-endian bytes): a packed state's
+    /// bytes as stored, once no bit outside the codes is found set; a first-version state's I8 codes packed.
+    /// </summary>
+    public static byte[] PackedCodes(UnitStateLinear linear)
+    {
+        var (rows, columns) = ((int)linear.OutFeatures, (int)linear.InFeatures);
+        if (!linear.PackedCodes)
+        {
+            var codes = Int8(linear.File, linear.CodesTensor);
+            return MemoryMarshal.AsBytes(Checked(linear, linear.CodesTensor, () => Int32Packing.PackRows(codes, rows, columns, linear.Bits)).AsSpan()).ToArray();
+        }
+
+        var bytes = Bytes(linear.File, linear.CodesTensor);
+        Checked(linear, linear.CodesTensor, () => Int32Packing.RequireClearPadding(MemoryMarshal.Cast<byte, int>(bytes), rows, columns, linear.Bits));
+        return bytes;
+    }
+
     /// <summary>Writes 32-bit words little-endian (the byte order of every platform .NET and libtorch run on here).</summary>
     public static void Write(Stream stream, ReadOnlySpan<int> words) => stream.Write(MemoryMarshal.AsBytes(words));
+
+    /// <summary>Runs a packing step, reporting a value it rejects as a problem of <paramref name="linear"/>'s state file.</summary>
+    public static void Checked(UnitStateLinear linear, string tensor, Action step) => Checked(linear, tensor, () =>
+    {
+        step();
+        return true;
+    });
 
     /// <summary>Runs a packing step, reporting a value it rejects as a problem of <paramref name="linear"/>'s state file.</summary>
     public static T Checked<T>(UnitStateLinear linear, string tensor, Func<T> step)
