@@ -25,9 +25,9 @@ internal sealed class CompressedTensorsFormat(QuantizationScheme scheme) : ILine
         yield return new SafetensorsEntry(l.Name + ".weight_packed", SafetensorsDtype.I32, [rows, Int32Packing.CeilDiv(columns, perWord)], stream =>
         {
             StateTensors.RequireScheme(l, scheme);
-            stream.Write(StateTensors.PackedCodes(l));
+            StateTensors.WritePackedCodes(l, stream);
         });
-        yield return new SafetensorsEntry(l.Name + ".weight_scale", l.ScaleDtype, [rows, groups], stream => stream.Write(StateTensors.Bytes(l.File, l.ScalesTensor)));
+        yield return new SafetensorsEntry(l.Name + ".weight_scale", l.ScaleDtype, [rows, groups], stream => StateTensors.Copy(l.File, l.ScalesTensor, stream));
         yield return SafetensorsEntry.FromBytes(l.Name + ".weight_shape", SafetensorsDtype.I64, [2], BitConverter.GetBytes(l.OutFeatures).Concat(BitConverter.GetBytes(l.InFeatures)).ToArray());
         if (!scheme.Symmetric)
         {
@@ -40,7 +40,7 @@ internal sealed class CompressedTensorsFormat(QuantizationScheme scheme) : ILine
 
         if (scheme.DynamicGroups)
         {
-            yield return new SafetensorsEntry(l.Name + ".weight_g_idx", SafetensorsDtype.I32, [columns], stream => stream.Write(StateTensors.Bytes(l.File, l.GIdxTensor)));
+            yield return new SafetensorsEntry(l.Name + ".weight_g_idx", SafetensorsDtype.I32, [columns], stream => StateTensors.Copy(l.File, l.GIdxTensor, stream));
         }
     }
 

@@ -25,19 +25,32 @@ public static class Int32Packing
     public static int[] PackRows(ReadOnlySpan<sbyte> values, int rows, int columns, int bits)
     {
         CheckLength(values.Length, rows, columns);
+        var packed = new int[(long)rows * CeilDiv(columns, ValuesPerWord(bits))];
+        PackRowsInto(values, columns, bits, packed, firstRow: 0);
+        return packed;
+    }
+
+    /// <summary>
+    /// <see cref="PackRows"/> of whole rows into <paramref name="destination"/> ([values / columns, ceil(columns / pf)]),
+    /// so that a large matrix can be packed a block of rows at a time; <paramref name="firstRow"/> is the row of the
+    /// matrix that <paramref name="values"/> starts at, for error messages.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value lies outside the signed b-bit range.</exception>
+    public static void PackRowsInto(ReadOnlySpan<sbyte> values, int columns, int bits, Span<int> destination, int firstRow)
+    {
         var perWord = ValuesPerWord(bits);
         var words = CeilDiv(columns, perWord);
-        var packed = new int[(long)rows * words];
+        var rows = columns == 0 ? 0 : values.Length / columns;
+        CheckLength(values.Length, rows, columns);
+        CheckLength(destination.Length, rows, words);
         for (var r = 0; r < rows; r++)
         {
             var row = values.Slice(r * columns, columns);
-            var output = packed.AsSpan(r * words, words);
+            var output = destination.Slice(r * words, words);
             // A unit state write packs every code of a layer: eight at a time where the width divides a byte.
             var done = 8 % bits == 0 && PackBytewise(row, MemoryMarshal.AsBytes(output), bits) ? columns / 8 * 8 / perWord : 0;
-            PackWords(row, output, bits, r, done);
+            PackWords(row, output, bits, firstRow + r, done);
         }
-
-        return packed;
     }
 
     /// <summary>

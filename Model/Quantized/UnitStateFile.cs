@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -36,11 +37,13 @@ public static class UnitStateFile
     /// <exception cref="ArgumentOutOfRangeException">A code lies outside its linear's signed b-bit range.</exception>
     public static void Write(string path, IReadOnlyList<QuantizedLinear> linears)
     {
+        // Contiguous CPU views (copies only where needed) of the codes live until the file is written.
+        using var scope = NewDisposeScope();
         var entries = new List<SafetensorsEntry>();
         var metadata = new Dictionary<string, string> { [FormatKey] = Format };
         foreach (var q in linears)
         {
-            entries.Add(PackedCodes(q));
+            entries.Add(PackedCodes(q.Name, q.Codes.cpu().contiguous(), q.Bits));
             entries.Add(SafetensorsEntry.FromTensor(q.Name + ScalesSuffix, q.Scales));
             entries.Add(SafetensorsEntry.FromTensor(q.Name + ZeroPointsSuffix, q.ZeroPoints));
             entries.Add(SafetensorsEntry.FromTensor(q.Name + GIdxSuffix, q.GIdx));
@@ -87,13 +90,46 @@ public static class UnitStateFile
         return (file.Metadata.Where(m => m.Key != FormatKey).OrderBy(m => m.Key, StringComparer.Ordinal), format == Format);
     }
 
-    private static SafetensorsEntry PackedCodes(QuantizedLinear q)
+    // Rows are packed into one pooled buffer of about this many words and written block by block: a unit's codes are
+    // never held twice, and no fresh memory is touched per linear.
+    private const int PackBlockWords = 1 << 20;
+
+    /// <param name="name">The linear.</param>
+    /// <param name="codes">[out, in] int8, contiguous on the CPU.</param>
+    /// <param name="bits">Code width.</param>
+    private static SafetensorsEntry PackedCodes(string name, Tensor codes, int bits)
     {
-        var (rows, columns) = ((int)q.OutFeatures, (int)q.InFeatures);
-        using var codes = q.Codes.cpu().contiguous();
-        var words = Int32Packing.PackRows(MemoryMarshal.Cast<byte, sbyte>(codes.bytes), rows, columns, q.Bits);
-        return SafetensorsEntry.FromBytes(
-            q.Name + CodesSuffix, SafetensorsDtype.I32, [rows, Int32Packing.CeilDiv(columns, Int32Packing.ValuesPerWord(q.Bits))], MemoryMarshal.AsBytes(words.AsSpan()).ToArray());
+        var (rows, columns) = ((int)codes.shape[0], (int)codes.shape[1]);
+        var words = Int32Packing.CeilDiv(columns, Int32Packing.ValuesPerWord(bits));
+        return new SafetensorsEntry(name + CodesSuffix, SafetensorsDtype.I32, [rows, words], stream =>
+        {
+            var rowsPerBlock = Math.Max(1, PackBlockWords / Math.Max(1, words));
+            var buffer = ArrayPool<int>.Shared.Rent(Math.Min(rows, rowsPerBlock) * words);
+            try
+            {
+                for (var r = 0; r < rows; r += rowsPerBlock)
+                {
+                    var count = Math.Min(rowsPerBlock, rows - r);
+                    var block = buffer.AsSpan(0, count * words);
+                    var values = MemoryMarshal.Cast<byte, sbyte>(codes.bytes).Slice(r * columns, count * columns);
+                    try
+                    {
+                        Int32Packing.PackRowsInto(values, columns, bits, block, firstRow: r);
+                    }
+                    catch (ArgumentOutOfRangeException e)
+                    {
+                        // The writer drops the unfinished file; the message says which linear.
+                        throw new ArgumentOutOfRangeException($"{name}: {e.Message}", e);
+                    }
+
+                    stream.Write(MemoryMarshal.AsBytes(block));
+                }
+            }
+            finally
+            {
+                ArrayPool<int>.Shared.Return(buffer);
+            }
+        });
     }
 
     private static QuantizedLinear ReadLinear(SafetensorsFile file, string name, string properties, bool packed)
