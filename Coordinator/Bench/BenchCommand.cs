@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MoeQuant.Model.Forward;
+using MoeQuant.Model.Synthetic;
 using MoeQuant.Model.Tokenization;
 
 namespace MoeQuant.Coordinator.Bench;
@@ -94,8 +95,9 @@ public static class BenchCommand
             parseResult.GetValue(transformers)));
 
         var tokenize = Tokenize(output);
+        var export = Export(output);
 
-        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq, matmul, versus, fp8, forward, tokenize };
+        return new Command("bench", "Device benchmarks (GPU machine); results as JSON Lines") { output, device, hessian, gptq, matmul, versus, fp8, forward, tokenize, export };
     }
 
     // CPU only: the GPU machine has the cores, python and HF tokenizers for the baseline, but no .NET SDK.
@@ -137,6 +139,54 @@ public static class BenchCommand
         list.Trim() == "all"
             ? [.. ForwardOptions.Variants.Select(v => v.Name)]
             : [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+    // CPU and disk only: a synthetic model and its quantized state, exported on one thread and on several.
+    private static Command Export(Option<string> output)
+    {
+        var workDir = new Option<string>("--work-dir") { Description = "Folder for the model, state and exports (emptied first)", DefaultValueFactory = _ => "bench-export" };
+        var threads = new Option<int>("--threads") { Description = "Threads of the parallel export (default: every core)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var bits = new Option<int>("--bits") { Description = "Code width of every linear", DefaultValueFactory = _ => 4 };
+        var repeat = new Option<int>("--repeat") { Description = "Timed exports of each kind; the fastest counts", DefaultValueFactory = _ => 2 };
+        var command = new Command("export", "Export speed: one thread (serial writer) vs several on a synthetic DeepSeek-V3-shaped model, and unit state written packed vs int8")
+        {
+            workDir, threads, bits, repeat,
+        };
+
+        // DeepSeek-V3's widths, fewer experts and a smaller vocabulary, so that a run fits a small machine's disk.
+        var defaults = new SyntheticModelShape { NumHiddenLayers = 2, FirstKDenseReplace = 1, NRoutedExperts = 16, VocabSize = 16384 };
+        Option<int> Size(string name, int value)
+        {
+            var option = new Option<int>("--" + name) { Description = $"config.json {name.Replace('-', '_')}", DefaultValueFactory = _ => value };
+            command.Options.Add(option);
+            return option;
+        }
+
+        var layers = Size("num-hidden-layers", defaults.NumHiddenLayers);
+        var dense = Size("first-k-dense-replace", defaults.FirstKDenseReplace);
+        var experts = Size("n-routed-experts", defaults.NRoutedExperts);
+        var vocab = Size("vocab-size", defaults.VocabSize);
+        var hidden = Size("hidden-size", defaults.HiddenSize);
+        var intermediate = Size("intermediate-size", defaults.IntermediateSize);
+        var moeIntermediate = Size("moe-intermediate-size", defaults.MoeIntermediateSize);
+        command.SetAction(parseResult => ExportBenchmark.Run(
+            Recorder(parseResult, output),
+            new ExportBenchmarkOptions(
+                parseResult.GetValue(workDir)!,
+                defaults with
+                {
+                    NumHiddenLayers = parseResult.GetValue(layers),
+                    FirstKDenseReplace = parseResult.GetValue(dense),
+                    NRoutedExperts = parseResult.GetValue(experts),
+                    VocabSize = parseResult.GetValue(vocab),
+                    HiddenSize = parseResult.GetValue(hidden),
+                    IntermediateSize = parseResult.GetValue(intermediate),
+                    MoeIntermediateSize = parseResult.GetValue(moeIntermediate),
+                },
+                parseResult.GetValue(bits),
+                parseResult.GetValue(threads),
+                parseResult.GetValue(repeat)),
+            parseResult.InvocationConfiguration.Output));
+        return command;
+    }
 
     private static BenchRecorder Recorder(ParseResult parseResult, Option<string> output) =>
         new(parseResult.GetValue(output)!, parseResult.InvocationConfiguration.Output);

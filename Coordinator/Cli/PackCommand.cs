@@ -21,9 +21,21 @@ public static class PackCommand
         {
             Description = "The original checkpoint (default: the folder the run recorded, or the built-in tiny model)",
         };
+        var threads = new Option<int>("--threads")
+        {
+            Description = "Tensors packed and written at once (default: every core); any count writes the same bytes",
+            DefaultValueFactory = _ => Environment.ProcessorCount,
+        };
+        threads.Validators.Add(result =>
+        {
+            if (result.GetValue(threads) < 1)
+            {
+                result.AddError("--threads must be at least 1");
+            }
+        });
         var command = new Command("pack", "Write a finished run's quantized state as a loadable checkpoint without re-quantizing")
         {
-            saveDir, output, format, keepMtp, overwrite, model,
+            saveDir, output, format, keepMtp, overwrite, model, threads,
         };
         command.SetAction(parseResult =>
         {
@@ -33,7 +45,8 @@ public static class PackCommand
                 parseResult.GetValue(format),
                 parseResult.GetValue(keepMtp),
                 parseResult.GetValue(overwrite),
-                parseResult.GetValue(model)));
+                parseResult.GetValue(model),
+                Threads: parseResult.GetValue(threads)));
             RunExport.Report(result, parseResult.InvocationConfiguration.Output);
             return 0;
         });

@@ -17,6 +17,7 @@ namespace MoeQuant.Coordinator.Packing;
 /// <param name="Overwrite">Replace a checkpoint already in the output folder.</param>
 /// <param name="ModelPath">The original checkpoint; null for the folder run.json names (or the built-in tiny model).</param>
 /// <param name="MaxShardBytes">Shard limit; tests lower it to see several shards of the tiny model.</param>
+/// <param name="Threads">Tensors made and written at once; null for every core.</param>
 internal sealed record PackOptions(
     string SaveDir,
     string? Output,
@@ -24,7 +25,8 @@ internal sealed record PackOptions(
     bool KeepMtp,
     bool Overwrite,
     string? ModelPath,
-    long MaxShardBytes = ExportRequest.DefaultMaxShardBytes);
+    long MaxShardBytes = ExportRequest.DefaultMaxShardBytes,
+    int? Threads = null);
 
 /// <summary>
 /// Exports a finished run's state without re-quantizing: finds the original checkpoint, checks it is the model the run
@@ -66,6 +68,7 @@ internal static class RunExport
             KeepMtp = options.KeepMtp,
             Overwrite = options.Overwrite,
             MaxShardBytes = options.MaxShardBytes,
+            Threads = options.Threads ?? Environment.ProcessorCount,
             RelDamp = double.TryParse(flags.GetValueOrDefault("rel-damp"), NumberStyles.Float, CultureInfo.InvariantCulture, out var damp) ? damp : 0.01,
             Provenance = new ExportProvenance(
                 SystemReport.InformationalVersion(typeof(RunExport).Assembly),

@@ -9,7 +9,7 @@ public delegate void TensorBytesFill(long byteOffset, Span<byte> destination);
 /// <summary>
 /// A tensor whose bytes are a function of their position (random weights from a counter-based generator), so that any
 /// part of it can be made on its own, by any thread, in any order, with the same result.
-/// <see cref="SafetensorsWriter.WriteShardedParallel"/> writes such tensors on every core.
+/// <see cref="SafetensorsWriter.WriteShardedParallel(string, IReadOnlyList{GeneratedTensor}, long, int, Action{long}?, IReadOnlyDictionary{string, string}?, CancellationToken)"/> writes such tensors on every core.
 /// </summary>
 /// <param name="Name">Tensor name; must not be "__metadata__".</param>
 /// <param name="Dtype">Element type written in the header.</param>

@@ -77,13 +77,15 @@ public static partial class SafetensorsWriter
             var written = file.Stream.Position - start;
             if (written != tensor.ByteLength)
             {
-                throw new InvalidOperationException(
-                    $"{file.FinalPath}: tensor '{tensor.Name}': its data source wrote {written} bytes, shape × {tensor.Dtype.HeaderName()} needs {tensor.ByteLength}");
+                throw WrongLength(file.FinalPath, tensor, written);
             }
         }
 
         file.Complete();
     }
+
+    private static InvalidOperationException WrongLength(string path, SafetensorsEntry tensor, long written) =>
+        new($"{path}: tensor '{tensor.Name}': its data source wrote {written} bytes, shape × {tensor.Dtype.HeaderName()} needs {tensor.ByteLength}");
 
     /// <summary><c>model.safetensors</c> for a single shard, else transformers' <c>model-00001-of-0000N.safetensors</c>.</summary>
     private static string ShardName(int index, int count) =>

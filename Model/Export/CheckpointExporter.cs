@@ -9,8 +9,9 @@ namespace MoeQuant.Model.Export;
 /// Writes a run's quantized state and the original checkpoint as one checkpoint that transformers and vLLM load:
 /// safetensors shards with their index, config.json with the format's <c>quantization_config</c> (the FP8 one
 /// removed), the tokenizer, generation config and remote code, and moequant.json, written last as the mark of a
-/// complete export. Tensors stream one at a time, so memory stays at one tensor whatever the model's size; every file
-/// appears under its final name only when complete.
+/// complete export. Tensors are made and written <see cref="ExportRequest.Threads"/> at a time, each straight to its
+/// place in its shard, so memory stays at that many tensors whatever the model's size and the bytes do not depend on the
+/// thread count; every file appears under its final name only when complete.
 /// </summary>
 public static class CheckpointExporter
 {
@@ -25,6 +26,7 @@ public static class CheckpointExporter
     /// does not belong to the model, mixes schemes, or has bits or shapes the format cannot store.</exception>
     public static ExportResult Export(ExportRequest request)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(request.Threads);
         var output = Path.TrimEndingDirectorySeparator(Path.GetFullPath(request.OutputFolder));
         var modelFolder = Path.TrimEndingDirectorySeparator(Path.GetFullPath(request.ModelFolder));
         CheckOutput(output, modelFolder, request.Overwrite);
@@ -46,7 +48,10 @@ public static class CheckpointExporter
         // A crash from here on must not leave an earlier export looking complete.
         Directory.CreateDirectory(output);
         File.Delete(Path.Combine(output, ProvenanceFileName));
-        var files = new List<string>(SafetensorsWriter.WriteSharded(output, plan.Entries(format), request.MaxShardBytes));
+        var entries = plan.Entries(format);
+        var files = new List<string>(request.Threads == 1
+            ? SafetensorsWriter.WriteSharded(output, entries, request.MaxShardBytes)
+            : SafetensorsWriter.WriteShardedParallel(output, entries, request.MaxShardBytes, request.Threads));
         files.Add(ExportFiles.WriteJson(Path.Combine(output, "config.json"), Config(configPath, format.QuantizationConfig(unquantized), dropMtp: !request.KeepMtp && mtpLayers.Count > 0)));
         files.AddRange(format.ExtraFiles(unquantized).Select(f => ExportFiles.WriteJson(Path.Combine(output, f.Key), f.Value)));
         files.AddRange(ExportFiles.CopySideFiles(modelFolder, output));

@@ -21,13 +21,13 @@ internal sealed class CompressedTensorsFormat(QuantizationScheme scheme) : ILine
     {
         var (rows, columns, groups) = ((int)l.OutFeatures, (int)l.InFeatures, (int)l.Groups);
         var perWord = Int32Packing.ValuesPerWord(scheme.Bits);
+        // The state keeps codes in this very layout: the words are copied, not unpacked and packed again.
         yield return new SafetensorsEntry(l.Name + ".weight_packed", SafetensorsDtype.I32, [rows, Int32Packing.CeilDiv(columns, perWord)], stream =>
         {
             StateTensors.RequireScheme(l, scheme);
-            var codes = StateTensors.Int8(l.File, l.CodesTensor);
-            StateTensors.Write(stream, StateTensors.Checked(l, l.CodesTensor, () => Int32Packing.PackRows(codes, rows, columns, scheme.Bits)));
+            StateTensors.WritePackedCodes(l, stream);
         });
-        yield return new SafetensorsEntry(l.Name + ".weight_scale", l.ScaleDtype, [rows, groups], stream => stream.Write(StateTensors.Bytes(l.File, l.ScalesTensor)));
+        yield return new SafetensorsEntry(l.Name + ".weight_scale", l.ScaleDtype, [rows, groups], stream => StateTensors.Copy(l.File, l.ScalesTensor, stream));
         yield return SafetensorsEntry.FromBytes(l.Name + ".weight_shape", SafetensorsDtype.I64, [2], BitConverter.GetBytes(l.OutFeatures).Concat(BitConverter.GetBytes(l.InFeatures)).ToArray());
         if (!scheme.Symmetric)
         {
@@ -40,7 +40,7 @@ internal sealed class CompressedTensorsFormat(QuantizationScheme scheme) : ILine
 
         if (scheme.DynamicGroups)
         {
-            yield return new SafetensorsEntry(l.Name + ".weight_g_idx", SafetensorsDtype.I32, [columns], stream => stream.Write(StateTensors.Bytes(l.File, l.GIdxTensor)));
+            yield return new SafetensorsEntry(l.Name + ".weight_g_idx", SafetensorsDtype.I32, [columns], stream => StateTensors.Copy(l.File, l.GIdxTensor, stream));
         }
     }
 

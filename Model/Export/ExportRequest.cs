@@ -29,6 +29,12 @@ public sealed record ExportRequest
     /// <summary>Most tensor bytes per shard; a tensor larger than this gets a shard of its own.</summary>
     public long MaxShardBytes { get; init; } = DefaultMaxShardBytes;
 
+    /// <summary>
+    /// Tensors made and written at once; every core by default. One streams the shards in order on the calling thread;
+    /// any count writes the same bytes.
+    /// </summary>
+    public int Threads { get; init; } = Environment.ProcessorCount;
+
     /// <summary>The run's relative damping, which GPTQ v1 records as <c>damp_percent</c>.</summary>
     public double RelDamp { get; init; } = 0.01;
 }

@@ -34,8 +34,7 @@ internal sealed class GptqV1Format(QuantizationScheme scheme, double relDamp) : 
         var perWord = 32 / scheme.Bits;
         yield return new SafetensorsEntry(l.Name + ".qweight", SafetensorsDtype.I32, [columns / perWord, rows], stream =>
         {
-            var codes = StateTensors.Int8(l.File, l.CodesTensor);
-            StateTensors.Write(stream, StateTensors.Checked(l, l.CodesTensor, () => GptqV1Packing.PackQWeight(codes, rows, columns, scheme.Bits)));
+            StateTensors.Write(stream, GptqV1Packing.QWeight(StateTensors.PackedCodes(l), rows, columns, scheme.Bits));
         });
         yield return new SafetensorsEntry(l.Name + ".qzeros", SafetensorsDtype.I32, [groups, rows / perWord], stream =>
         {
@@ -43,7 +42,7 @@ internal sealed class GptqV1Format(QuantizationScheme scheme, double relDamp) : 
             StateTensors.Write(stream, StateTensors.Checked(l, l.ZeroPointsTensor, () => GptqV1Packing.PackQZeros(zeros, rows, groups, scheme.Bits)));
         });
         yield return new SafetensorsEntry(l.Name + ".scales", SafetensorsDtype.F16, [groups, rows], stream => WriteScales(l, stream));
-        yield return new SafetensorsEntry(l.Name + ".g_idx", SafetensorsDtype.I32, [columns], stream => stream.Write(StateTensors.Bytes(l.File, l.GIdxTensor)));
+        yield return new SafetensorsEntry(l.Name + ".g_idx", SafetensorsDtype.I32, [columns], stream => StateTensors.Copy(l.File, l.GIdxTensor, stream));
     }
 
     public JsonObject QuantizationConfig(UnquantizedModules unquantized) => new()

@@ -4,32 +4,35 @@ namespace MoeQuant.Model.Export;
 /// AutoGPTQ's v1 packing (FORMATS.md §4.1) for b ∈ {2, 4, 8}, pf = 32 / b values per word, lowest index in the
 /// least-significant bits. <c>qweight</c> is packed along the input dimension and transposed ([in / pf, out]);
 /// <c>qzeros</c> along the output dimension ([groups, out / pf]) and holds <c>zero − 1</c>, the v1 convention that
-/// loaders undo by adding 1. Inputs are MoeQuant's signed codes and zero points ([out, in] and [out, groups]).
+/// loaders undo by adding 1. Inputs are compressed-tensors' packed codes and MoeQuant's signed zero points ([out, groups]).
 /// </summary>
 public static class GptqV1Packing
 {
     /// <summary>Code widths v1 packs without codes straddling words (3-bit packing is not implemented).</summary>
     public static readonly IReadOnlyList<int> SupportedBits = [2, 4, 8];
 
-    /// <summary><c>qweight[k][c] = Σ_i u[c][k·pf + i] &lt;&lt; (b·i)</c> with <c>u = code + 2^(b−1)</c>: [in / pf, out].</summary>
-    /// <exception cref="ArgumentException"><paramref name="inFeatures"/> is not a multiple of pf, or the bits are unsupported.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A code lies outside the signed b-bit range.</exception>
-    public static int[] PackQWeight(ReadOnlySpan<sbyte> codes, int outFeatures, int inFeatures, int bits)
+    /// <summary>
+    /// <c>qweight[k][c] = Σ_i u[c][k·pf + i] &lt;&lt; (b·i)</c> with <c>u = code + 2^(b−1)</c>: [in / pf, out]. That is
+    /// compressed-tensors' <c>weight_packed</c> word for word, transposed (<paramref name="packedRows"/>: [out, in / pf] from
+    /// <see cref="Int32Packing.PackRows"/>), since in is a multiple of pf and no bits are left over at 2, 4 or 8 bits.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="inFeatures"/> is not a multiple of pf, the bits are unsupported,
+    /// or the words are not [out, in / pf].</exception>
+    public static int[] QWeight(ReadOnlySpan<int> packedRows, int outFeatures, int inFeatures, int bits)
     {
         var perWord = PerWord(bits, inFeatures, "input columns");
-        Int32Packing.CheckLength(codes.Length, outFeatures, inFeatures);
-        var packedRows = inFeatures / perWord;
-        var packed = new int[(long)packedRows * outFeatures];
+        var packedColumns = inFeatures / perWord;
+        Int32Packing.CheckLength(packedRows.Length, outFeatures, packedColumns);
+        var qweight = new int[(long)packedColumns * outFeatures];
         for (var c = 0; c < outFeatures; c++)
         {
-            for (var j = 0; j < inFeatures; j++)
+            for (var k = 0; k < packedColumns; k++)
             {
-                var u = Int32Packing.Unsigned(codes[(c * inFeatures) + j], bits, c, j);
-                packed[((j / perWord) * outFeatures) + c] |= (int)(u << (bits * (j % perWord)));
+                qweight[((long)k * outFeatures) + c] = packedRows[(c * packedColumns) + k];
             }
         }
 
-        return packed;
+        return qweight;
     }
 
     /// <summary>

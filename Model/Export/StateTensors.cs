@@ -25,6 +25,57 @@ internal static class StateTensors
     /// <summary>An I32 tensor's values.</summary>
     public static int[] Int32(string file, string tensor) => MemoryMarshal.Cast<byte, int>(Bytes(file, tensor)).ToArray();
 
+    /// <summary>Copies a tensor's bytes from the mapped state file to <paramref name="stream"/>, with no buffer between.</summary>
+    public static void Copy(string file, string tensor, Stream stream)
+    {
+        using var state = SafetensorsFile.Open(file);
+        stream.Write(state.GetBytes(tensor));
+    }
+
+    /// <summary>
+    /// Writes the codes as compressed-tensors' packed words ([out, ceil(in / pf)] I32): a packed state's bytes straight
+    /// from the mapped file, once no bit outside the codes is found set; a first-version state's I8 codes packed.
+    /// </summary>
+    public static void WritePackedCodes(UnitStateLinear linear, Stream stream)
+    {
+        if (!linear.PackedCodes)
+        {
+            Write(stream, PackedCodes(linear));
+            return;
+        }
+
+        using var state = SafetensorsFile.Open(linear.File);
+        var bytes = state.GetBytes(linear.CodesTensor);
+        RequireClearPadding(linear, MemoryMarshal.Cast<byte, int>(bytes));
+        stream.Write(bytes);
+    }
+
+    /// <summary>The codes as compressed-tensors' packed words ([out, ceil(in / pf)]), as <see cref="WritePackedCodes"/> writes them.</summary>
+    public static int[] PackedCodes(UnitStateLinear linear)
+    {
+        if (!linear.PackedCodes)
+        {
+            var codes = Int8(linear.File, linear.CodesTensor);
+            return Checked(linear, linear.CodesTensor, () => Int32Packing.PackRows(codes, (int)linear.OutFeatures, (int)linear.InFeatures, linear.Bits));
+        }
+
+        var words = Int32(linear.File, linear.CodesTensor);
+        RequireClearPadding(linear, words);
+        return words;
+    }
+
+    private static void RequireClearPadding(UnitStateLinear linear, ReadOnlySpan<int> words)
+    {
+        try
+        {
+            Int32Packing.RequireClearPadding(words, (int)linear.OutFeatures, (int)linear.InFeatures, linear.Bits);
+        }
+        catch (ArgumentException e)
+        {
+            throw Invalid(linear, linear.CodesTensor, e.Message);
+        }
+    }
+
     /// <summary>Writes 32-bit words little-endian (the byte order of every platform .NET and libtorch run on here).</summary>
     public static void Write(Stream stream, ReadOnlySpan<int> words) => stream.Write(MemoryMarshal.AsBytes(words));
 

@@ -16,6 +16,7 @@ namespace MoeQuant.Model.Quantized;
 /// <param name="InFeatures">Columns of the weight.</param>
 /// <param name="Groups">Scale columns: <c>ceil(InFeatures / GroupSize)</c>.</param>
 /// <param name="ScaleDtype">Dtype of the stored scales (BF16, F16 or F32).</param>
+/// <param name="PackedCodes">Whether the codes are stored as compressed-tensors' packed words (I32), not one I8 each.</param>
 public sealed record UnitStateLinear(
     string File,
     string Name,
@@ -26,9 +27,10 @@ public sealed record UnitStateLinear(
     long OutFeatures,
     long InFeatures,
     long Groups,
-    SafetensorsDtype ScaleDtype)
+    SafetensorsDtype ScaleDtype,
+    bool PackedCodes)
 {
-    /// <summary>The state file's tensor holding the codes ([out, in] I8).</summary>
+    /// <summary>The state file's tensor holding the codes (I32 [out, ceil(in / (32 / bits))] when packed, else I8 [out, in]).</summary>
     public string CodesTensor => Name + UnitStateFile.CodesSuffix;
 
     /// <summary>The scales ([out, groups]).</summary>

@@ -51,7 +51,7 @@ public sealed record SyntheticCheckpointResult(string Folder, IReadOnlyList<stri
 /// the published FP8 checkpoint: hub tensor names (one tensor per expert), F8_E4M3 linears with F32
 /// <c>weight_scale_inv</c> per 128×128 block, BF16 norms, router and embeddings, safetensors shards with their index,
 /// config.json and generation_config.json, optionally a calibration set of random token ids. Streams with every
-/// core (<see cref="SafetensorsWriter.WriteShardedParallel"/>); config.json is renamed into place last, so a folder
+/// core (<see cref="SafetensorsWriter.WriteShardedParallel(string, IReadOnlyList{GeneratedTensor}, long, int, Action{long}?, IReadOnlyDictionary{string, string}?, CancellationToken)"/>); config.json is renamed into place last, so a folder
 /// with a config.json is complete.
 /// </summary>
 public static class SyntheticCheckpoint

@@ -13,7 +13,7 @@ namespace MoeQuant.Coordinator.Tests.Packing;
 /// <summary>`moequant quantize` exporting after its last layer and `moequant pack`, on real runs of the tiny model:
 /// everything read back is compared with the run's state files and the original checkpoint.</summary>
 [Collection(ProcessEnvironment.Collection)]
-public sealed class PackCommandTests(QuantizedRuns runs) : IClassFixture<QuantizedRuns>
+public sealed partial class PackCommandTests(QuantizedRuns runs) : IClassFixture<QuantizedRuns>
 {
     private static readonly string[] CompressedTensors = [".weight_packed", ".weight_scale", ".weight_shape"];
 

@@ -15,9 +15,33 @@ public sealed class GptqV1PackingTests
         ];
 
         // [in / 8, out]: word k of output row c sits at [k][c] (FORMATS.md §4.1's example).
-        var qweight = GptqV1Packing.PackQWeight(codes, 2, 16, 4);
+        var qweight = GptqV1Packing.QWeight(Int32Packing.PackRows(codes, 2, 16, 4), 2, 16, 4);
 
         Assert.Equal([0x76543210, 0x4DA0B78F, unchecked((int)0xFEDCBA98), 0x66669999], qweight);
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(8)]
+    public void Should_hold_in_qweight_each_code_where_the_v1_formula_puts_it(int bits)
+    {
+        // FORMATS.md §4.1: u[c][j] = (qweight[j / pf][c] >> b·(j % pf)) & mask, with u = code + 2^(b−1).
+        var (rows, columns, perWord) = (3, 64, 32 / bits);
+        var random = new Random(bits);
+        var codes = Enumerable.Range(0, rows * columns).Select(_ => (sbyte)random.Next(-(1 << (bits - 1)), 1 << (bits - 1))).ToArray();
+
+        var qweight = GptqV1Packing.QWeight(Int32Packing.PackRows(codes, rows, columns, bits), rows, columns, bits);
+
+        Assert.Equal(columns / perWord * rows, qweight.Length);
+        for (var c = 0; c < rows; c++)
+        {
+            for (var j = 0; j < columns; j++)
+            {
+                var u = (int)(((uint)qweight[((j / perWord) * rows) + c] >> (bits * (j % perWord))) & ((1u << bits) - 1));
+                Assert.Equal(codes[(c * columns) + j], u - (1 << (bits - 1)));
+            }
+        }
     }
 
     [Fact]
@@ -57,14 +81,14 @@ public sealed class GptqV1PackingTests
     [InlineData(8, 6, 6)]
     public void Should_refuse_widths_that_do_not_fill_whole_words(int bits, int outFeatures, int inFeatures)
     {
-        Assert.Throws<ArgumentException>(() => GptqV1Packing.PackQWeight(new sbyte[outFeatures * inFeatures], outFeatures, inFeatures, bits));
+        Assert.Throws<ArgumentException>(() => GptqV1Packing.QWeight(new int[outFeatures * inFeatures], outFeatures, inFeatures, bits));
         Assert.Throws<ArgumentException>(() => GptqV1Packing.PackQZeros(new sbyte[outFeatures], outFeatures, 1, bits));
     }
 
     [Fact]
     public void Should_refuse_3_bit_packing()
     {
-        var e = Assert.Throws<ArgumentException>(() => GptqV1Packing.PackQWeight(new sbyte[32], 1, 32, 3));
+        var e = Assert.Throws<ArgumentException>(() => GptqV1Packing.QWeight(new int[4], 1, 32, 3));
 
         Assert.Contains("2, 4, 8", e.Message, StringComparison.Ordinal);
     }

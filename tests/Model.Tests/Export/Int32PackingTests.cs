@@ -105,4 +105,73 @@ public sealed class Int32PackingTests
 
         Assert.Contains("[0, 1]", e.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(4, 37, 7)]
+    [InlineData(3, 37, 7)]
+    [InlineData(8, 36, 8)]
+    [InlineData(2, 37, 5)]
+    public void Should_accept_packed_words_whose_padding_is_clear(int bits, int columns, int seed)
+    {
+        var random = new Random(seed);
+        var codes = Enumerable.Range(0, 3 * columns).Select(_ => (sbyte)random.Next(-(1 << (bits - 1)), 1 << (bits - 1))).ToArray();
+
+        Int32Packing.RequireClearPadding(Int32Packing.PackRows(codes, 3, columns, bits), 3, columns, bits);
+    }
+
+    [Theory]
+    [InlineData(4, 37, 1, 4, 0x00100000)] // 37 columns: the last word holds 5 nibbles, bit 20 is padding
+    [InlineData(3, 20, 0, 0, 0x40000000)] // 3-bit words use bits 0-29 only
+    [InlineData(8, 37, 2, 9, 0x00000100)] // the last word holds one byte
+    [InlineData(2, 18, 1, 1, 0x00000010)] // the last word holds 2 codes, bits 0-3
+    public void Should_refuse_packed_words_with_a_bit_set_outside_the_codes(int bits, int columns, int row, int word, int stray)
+    {
+        var words = Int32Packing.PackRows(new sbyte[3 * columns], 3, columns, bits);
+        words[(row * Int32Packing.CeilDiv(columns, Int32Packing.ValuesPerWord(bits))) + word] |= stray;
+
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => Int32Packing.RequireClearPadding(words, 3, columns, bits));
+
+        Assert.Contains($"word [{row}, {word}]", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(8)]
+    public void Should_put_every_code_where_the_spec_says_for_every_width_up_to_three_words(int bits)
+    {
+        // FORMATS.md §3.3, word by word: Σ_i u[k·pf + i] << (b·i), u = q + 2^(b−1), the row padded with u = 0.
+        var perWord = 32 / bits;
+        var random = new Random(bits);
+        for (var columns = 1; columns <= 3 * perWord; columns++)
+        {
+            var codes = Enumerable.Range(0, 2 * columns).Select(_ => (sbyte)random.Next(-(1 << (bits - 1)), 1 << (bits - 1))).ToArray();
+            var words = (columns + perWord - 1) / perWord;
+            var expected = new int[2 * words];
+            for (var r = 0; r < 2; r++)
+            {
+                for (var c = 0; c < columns; c++)
+                {
+                    expected[(r * words) + (c / perWord)] |= (codes[(r * columns) + c] + (1 << (bits - 1))) << (bits * (c % perWord));
+                }
+            }
+
+            Assert.Equal(expected, Int32Packing.PackRows(codes, 2, columns, bits));
+        }
+    }
+
+    [Theory]
+    [InlineData(4, 11, 8)]
+    [InlineData(2, 17, 2)]
+    [InlineData(4, 23, -9)]
+    public void Should_name_the_column_of_a_code_out_of_range_inside_a_wide_row(int bits, int column, int code)
+    {
+        var codes = new sbyte[2 * 24];
+        codes[24 + column] = unchecked((sbyte)code);
+
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => Int32Packing.PackRows(codes, 2, 24, bits));
+
+        Assert.Contains($"[1, {column}]", e.Message, StringComparison.Ordinal);
+    }
 }
