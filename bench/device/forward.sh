@@ -19,18 +19,7 @@ variants=${FORWARD_VARIANTS:-fused-norm fused-combine fused-activation tensor-co
 failed=()
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-step() { # name, command...: runs it, records a failure instead of stopping
-  local name=$1 rc=0 start=$SECONDS
-  shift
-  echo "== $name"
-  "$@" || rc=$?
-  if [ "$rc" -ne 0 ]; then
-    echo "== $name FAILED (exit $rc)" >&2
-    failed+=("$name")
-  else
-    echo "== $name done in $((SECONDS - start)) s"
-  fi
-}
+source bench/device/step.sh
 
 machine() {
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader

@@ -20,20 +20,7 @@ failed=()
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 unset TOKENIZERS_PARALLELISM
 
-step() { # name, function: runs it with errexit in a subshell and records a failure instead of stopping
-  local name=$1 rc=0 start=$SECONDS
-  echo "== $name"
-  set +e
-  ( set -euo pipefail; "$2" )
-  rc=$?
-  set -e
-  if [ "$rc" -ne 0 ]; then
-    echo "== $name FAILED (exit $rc)" >&2
-    failed+=("$name")
-  else
-    echo "== $name done in $((SECONDS - start)) s"
-  fi
-}
+source bench/device/step.sh
 
 versions() {
   python3 - <<'EOF' | tee "$out/versions.json"
