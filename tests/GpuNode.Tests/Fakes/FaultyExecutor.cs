@@ -9,11 +9,24 @@ public sealed class FaultyExecutor(string device) : IGpuExecutor
     private readonly DeviceThreadExecutor _inner = new(device);
     private readonly List<Rule> _rules = [];
     private readonly Lock _lock = new();
+    private readonly List<(GpuJob Job, bool Failed)> _jobs = [];
 
     public string Device => _inner.Device;
 
-    /// <summary>Every job this executor was given, in order, with whether it failed.</summary>
-    public List<(GpuJob Job, bool Failed)> Jobs { get; } = [];
+    /// <summary>
+    /// A copy of every job this executor was given so far, in order, with whether it failed: the actors keep giving jobs
+    /// while a test reads (a test that enumerated the live list failed with "Collection was modified").
+    /// </summary>
+    public IReadOnlyList<(GpuJob Job, bool Failed)> Jobs
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _jobs];
+            }
+        }
+    }
 
     public FaultyExecutor Fail(Func<GpuJob, bool> when, Func<Exception> error, int times = int.MaxValue)
     {
@@ -37,7 +50,7 @@ public sealed class FaultyExecutor(string device) : IGpuExecutor
                 failure = rule.Error();
             }
 
-            Jobs.Add((job, failure is not null));
+            _jobs.Add((job, failure is not null));
         }
 
         return failure is null ? _inner.RunAsync(job, work) : _inner.RunAsync<T>(job, () => throw failure);
