@@ -2,7 +2,7 @@ using MoeQuant.Kernels.Native;
 
 namespace MoeQuant.Kernels.Cuda;
 
-/// <summary>One cuBLAS handle per device, bound to libtorch's default stream, and cuBLAS's constants.</summary>
+/// <summary>cuBLAS handles (one per thread and device, bound to libtorch's default stream) and cuBLAS's constants.</summary>
 internal static class Cublas
 {
     public const int OpN = 0;
@@ -16,23 +16,25 @@ internal static class Cublas
     /// <summary>cublasStatus_t CUBLAS_STATUS_ALLOC_FAILED: cuBLAS could not allocate its workspace.</summary>
     private const int CublasStatusAllocFailed = 3;
 
-    private static readonly Dictionary<int, IntPtr> Handles = [];
+    // One handle per thread and device, as cuBLAS asks: two device threads on one GPU (--devices 0:2) sharing a handle
+    // share its workspace and configuration. Device threads live as long as the run, so handles are never destroyed.
+    [ThreadStatic]
+    private static Dictionary<int, IntPtr>? _handles;
 
+    /// <summary>This thread's handle for <paramref name="device"/>, bound to libtorch's default stream.</summary>
     public static IntPtr Handle(int device)
     {
-        lock (Handles)
+        _handles ??= [];
+        if (!_handles.TryGetValue(device, out var handle))
         {
-            if (!Handles.TryGetValue(device, out var handle))
-            {
-                NativeLibraryResolver.EnsureRegistered();
-                CudaContext.MakeCurrent(device);
-                Check(NativeMethods.cublasCreate(out handle), "cublasCreate");
-                Check(NativeMethods.cublasSetStream(handle, IntPtr.Zero), "cublasSetStream"); // libtorch's default stream
-                Handles[device] = handle;
-            }
-
-            return handle;
+            NativeLibraryResolver.EnsureRegistered();
+            CudaContext.MakeCurrent(device);
+            Check(NativeMethods.cublasCreate(out handle), "cublasCreate");
+            Check(NativeMethods.cublasSetStream(handle, IntPtr.Zero), "cublasSetStream"); // libtorch's default stream
+            _handles[device] = handle;
         }
+
+        return handle;
     }
 
     /// <summary>
