@@ -24,7 +24,8 @@ internal static class HessianFactorization
             using var scope = NewDisposeScope();
             // 1) damping on the diagonal, after dead columns got their 1 (MoE-Quant _get_hessian_inverse).
             var damped = hessian.clone();
-            damped.diagonal().add_(meanDiagonal * rel);
+            using var relScalar = rel.ToScalar(); // held to the end: see PinnedScalars
+            damped.diagonal().add_(meanDiagonal.mul(relScalar));
             // 2) U with H⁻¹ = UᵀU, as J·L⁻¹·J for J H J = L Lᵀ (J the reversal).
             Tensor upper;
             try
@@ -66,7 +67,8 @@ internal static class HessianFactorization
         var count = (int)hessians.shape[0];
         // 1) damping on the diagonal: one small reduction per matrix, the single path's own arithmetic.
         stage?.Invoke(GptqStage.Damping);
-        var damping = stack(Enumerable.Range(0, count).Select(e => hessians[e].diagonal().mean()).ToArray()) * relDamp;
+        using var relScalar = relDamp.ToScalar(); // held to the end: see PinnedScalars
+        var damping = stack(Enumerable.Range(0, count).Select(e => hessians[e].diagonal().mean()).ToArray()).mul(relScalar);
         hessians.diagonal(0, 1, 2).add_(damping.unsqueeze(1));
         // 2) all factors at once; failures are flags, not exceptions.
         var (upper, failed) = InverseCholesky.TryUpperFactorOfInverse(hessians, stage);

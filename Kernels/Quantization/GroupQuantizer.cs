@@ -50,15 +50,15 @@ public static class GroupQuantizer
         if (spec.Symmetric)
         {
             // 1) symmetric: scale = 2·absmax/maxq and z = 2^(b−1), MoE-Quant's and GPTQ's convention (±absmax ↦ ±maxq/2).
-            scale = RoundScale(maximum(hi.abs(), lo.abs()).mul_(2.0 / spec.MaxCode), spec);
+            scale = RoundScale(maximum(hi.abs(), lo.abs()).mul_(PinnedScalars.Of(2.0 / spec.MaxCode)), spec);
             zero = full_like(scale, spec.ZeroOffset);
         }
         else
         {
             // 1) asymmetric: the range is widened to hold 0, so the scale is positive and z = round(−min/scale) needs no
             //    clamp to represent the group; MoE-Quant's swapped min/max gave a negative scale (GPTQ.md §4.1).
-            lo = lo.clamp(max: 0);
-            hi = hi.clamp(min: 0);
+            lo = lo.clamp(max: PinnedScalars.Zero);
+            hi = hi.clamp(min: PinnedScalars.Zero);
             scale = RoundScale((hi - lo).div_(spec.MaxCode), spec);
             zero = lo.neg().div_(scale).round_().clamp_(0, spec.MaxCode);
         }
@@ -117,7 +117,7 @@ public static class GroupQuantizer
     }
 
     private static Tensor RoundScale(Tensor raw, QuantizerSpec spec) =>
-        RoundToDtype(raw, spec.ScaleDtype).clamp_(min: spec.SmallestScale);
+        RoundToDtype(raw, spec.ScaleDtype).clamp_(min: PinnedScalars.Of(spec.SmallestScale));
 
     // The same search in one CUDA launch: the kernel picks each (row, group)'s candidate index, and the scale is then
     // rebuilt here exactly as the reference rebuilds it.
@@ -158,9 +158,10 @@ public static class GroupQuantizer
             //    exp(2.4·ln|e|) as in MoE-Quant's kernel (ln 0 = −∞ gives 0), which libtorch vectorizes and pow does
             //    not; the sum runs in fp64 so that its order (which differs by device) cannot decide ties.
             var error = (Quantize(x, candidate, z, spec) - z).mul_(candidate).sub_(x).abs_();
-            var loss = error.log_().mul_(MseNorm).exp_().sum(-1, type: ScalarType.Float64);
+            var loss = error.log_().mul_(PinnedScalars.Of(MseNorm)).exp_().sum(-1, type: ScalarType.Float64);
             var (tileLoss, tileIndex) = loss.min(0);
-            tileIndex.add_(start);
+            using var offset = start.ToScalar(); // an integer Scalar (indices are int64), held to the end: see PinnedScalars
+            tileIndex.add_(offset);
             // 3) keep the first minimum over all tiles: a later tile wins only when strictly better.
             if (bestLoss is null || bestIndex is null)
             {

@@ -8,6 +8,7 @@ using MoeQuant.Messages;
 using MoeQuant.Model.Checkpoint;
 using MoeQuant.Model.Forward;
 using MoeQuant.Model.Quantized;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MoeQuant.GpuNode.Workload.Torch;
@@ -331,7 +332,8 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
             return Hessian.CreateEmpty(columns, device);
         }
 
-        using var scaled = sum.Sum.to(device).mul(2.0 / request.Tokens);
+        using var factor = (2.0 / request.Tokens).ToScalar(); // held to the end: see PinnedScalars
+        using var scaled = sum.Sum.to(device).mul(factor);
         return Hessian.FromMatrix(scaled, request.Tokens);
     }
 
