@@ -25,12 +25,23 @@ public static class Tf32Matmul
             return c;
         }
 
-        // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: pass B first with the dimensions swapped.
+        Accumulate(left, right, c, beta: 0f);
+        return c;
+    }
+
+    /// <summary>
+    /// <c>C = A·B + beta·C</c> on TF32 tensor cores for contiguous (E or 1, m, k)·(E or 1, k, n) fp32 operands and a
+    /// contiguous (E, m, n) fp32 result.
+    /// </summary>
+    internal static void Accumulate(Tensor a, Tensor b, Tensor c, float beta)
+    {
+        var (batch, m, k, n) = ((int)c.shape[0], (int)c.shape[1], (int)a.shape[2], (int)c.shape[2]);
+        // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: pass B first with the dimensions swapped; a batch stride of 0
+        // reuses one matrix for the whole batch.
         Cublas.GemmStridedBatched(
             a.device.index, Cublas.OpN, Cublas.OpN, n, m, k, 1f,
-            DevicePointer.Of(right), n, b.shape[0] == 1 ? 0L : (long)k * n, DevicePointer.Of(left), k, a.shape[0] == 1 ? 0L : (long)m * k,
-            0f, DevicePointer.Of(c), n, (long)m * n, batch, Cublas.Compute32FFastTf32);
-        return c;
+            DevicePointer.Of(b), n, b.shape[0] == 1 ? 0L : (long)k * n, DevicePointer.Of(a), k, a.shape[0] == 1 ? 0L : (long)m * k,
+            beta, DevicePointer.Of(c), n, (long)m * n, batch, Cublas.Compute32FFastTf32);
     }
 
     /// <summary>(E, m, k, n) of a batched fp32 product; a batch of 1 on either side is shared.</summary>

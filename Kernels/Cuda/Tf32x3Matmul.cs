@@ -27,15 +27,9 @@ public static class Tf32x3Matmul
             return c;
         }
 
-        // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: pass B first with the dimensions swapped.
-        var strideA = a.shape[0] == 1 ? 0L : (long)m * k; // stride 0 reuses one matrix for the whole batch
-        var strideB = b.shape[0] == 1 ? 0L : (long)k * n;
-        foreach (var (left, right, beta) in new[] { (bHi, aHi, 0f), (bLo, aHi, 1f), (bHi, aLo, 1f) })
+        foreach (var (left, right, beta) in new[] { (aHi, bHi, 0f), (aHi, bLo, 1f), (aLo, bHi, 1f) })
         {
-            Cublas.GemmStridedBatched(
-                device, Cublas.OpN, Cublas.OpN, n, m, k, 1f,
-                DevicePointer.Of(left), n, strideB, DevicePointer.Of(right), k, strideA,
-                beta, DevicePointer.Of(c), n, (long)m * n, batch, Cublas.Compute32FFastTf32);
+            Tf32Matmul.Accumulate(left, right, c, beta);
         }
 
         foreach (var t in new[] { aHi, aLo, bHi, bLo })

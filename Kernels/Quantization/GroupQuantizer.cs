@@ -1,5 +1,5 @@
-using MoeQuant.Kernels.Tensors;
 using MoeQuant.Kernels.Cuda;
+using MoeQuant.Kernels.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -51,7 +51,7 @@ public static class GroupQuantizer
         {
             // 1) symmetric: scale = 2·absmax/maxq and z = 2^(b−1), MoE-Quant's and GPTQ's convention (±absmax ↦ ±maxq/2).
             scale = RoundScale(maximum(hi.abs(), lo.abs()).mul_(PinnedScalars.Of(2.0 / spec.MaxCode)), spec);
-            zero = full_like(scale, spec.ZeroOffset);
+            zero = full_like(scale, PinnedScalars.Of(spec.ZeroOffset));
         }
         else
         {
@@ -59,8 +59,8 @@ public static class GroupQuantizer
             //    clamp to represent the group; MoE-Quant's swapped min/max gave a negative scale (GPTQ.md §4.1).
             lo = lo.clamp(max: PinnedScalars.Zero);
             hi = hi.clamp(min: PinnedScalars.Zero);
-            scale = RoundScale((hi - lo).div_(spec.MaxCode), spec);
-            zero = lo.neg().div_(scale).round_().clamp_(0, spec.MaxCode);
+            scale = RoundScale((hi - lo).div_(PinnedScalars.Of(spec.MaxCode)), spec);
+            zero = lo.neg().div_(scale).round_().clamp_(PinnedScalars.Zero, PinnedScalars.Of(spec.MaxCode));
         }
 
         if (spec.Search == ScaleSearch.Mse)

@@ -11,10 +11,7 @@ gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 runs=${DETERMINISM_RUNS:-3}
 wave=${DETERMINISM_WAVE_GB:-0.0005}
 
-# sha256 of every file a run promises to reproduce (unit state and checkpoint shards), one "hash  path" per line.
-hashes() {
-  (cd "$1" && { find layers -name '*.safetensors'; ls -1 -- *.safetensors 2>/dev/null || true; } | sort | xargs -r sha256sum)
-}
+source bench/device/state-hashes.sh
 
 for devices in ${DETERMINISM_DEVICES:-0 0:2}; do
   for run in $(seq 1 "$runs"); do
@@ -24,7 +21,7 @@ for devices in ${DETERMINISM_DEVICES:-0 0:2}; do
     status=0
     bench/device/run.sh quantize --devices "$devices" --hessian-memory-gb "$wave" --skip-eval --save-dir "$save" > "$save.log" 2>&1 || status=$?
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
-    hashes "$save" > "$save.sha256"
+    state_hashes "$save" > "$save.sha256"
     first=/tmp/determinism-${devices/:/x}-1.sha256
     differing=$(diff "$first" "$save.sha256" | grep '^>' | awk '{print $3}' | tr '\n' ' ' || true)
     files=$(wc -l < "$save.sha256")

@@ -18,10 +18,7 @@ quantize() { # save dir, extra flags...
   bench/device/run.sh quantize --devices "$devices" --hessian-memory-gb "$wave" --skip-eval --save-dir "$save" "$@"
 }
 
-# Hash of what a run promises to reproduce: unit state and the exported checkpoint (timings are a measurement).
-hash_of() {
-  (cd "$1" && { find layers -name '*.safetensors'; ls -1 -- *.safetensors 2>/dev/null || true; } | sort | xargs -r sha256sum | sha256sum | cut -c1-16)
-}
+source bench/device/state-hashes.sh
 
 reference=/tmp/resume-reference
 rm -rf "$reference"
@@ -29,7 +26,7 @@ stamp "uninterrupted run on $devices, waves of $wave GiB"
 start=$(date +%s%N)
 quantize "$reference" > /tmp/resume-reference.log 2>&1 || { tail -20 /tmp/resume-reference.log; exit 1; }
 seconds=$(( ($(date +%s%N) - start) / 1000000 ))
-expected=$(hash_of "$reference")
+expected=$(state_hash "$reference")
 stamp "uninterrupted: ${seconds} ms, hash $expected, $(find "$reference/layers" -name '*.safetensors' | wc -l) unit files"
 
 failed=0
@@ -48,7 +45,7 @@ for after in ${RESUME_KILL_AFTER:-6 12 18}; do
   stamp "killed with $committed unit files on disk; resuming"
   status=0
   quantize "$save" --resume > "/tmp/resume-$after-second.log" 2>&1 || status=$?
-  got=$(hash_of "$save")
+  got=$(state_hash "$save")
   same=false
   [ "$got" = "$expected" ] && same=true
   [ "$same" = true ] && [ "$status" = 0 ] || { failed=1; tail -15 "/tmp/resume-$after-second.log"; }
