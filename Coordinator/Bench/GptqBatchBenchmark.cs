@@ -152,6 +152,7 @@ internal static class GptqBatchBenchmark
                 singleMeanProxyLoss = pairs.Average(p => p.Second.GptqLoss ?? double.NaN),
                 maxProxyLossRelativeDifference = pairs.Max(p => Math.Abs((p.First.GptqLoss ?? double.NaN) / (p.Second.GptqLoss ?? double.NaN) - 1)),
                 meanRoundToNearestLoss = pairs.Average(p => p.Second.RtnLoss ?? double.NaN),
+                maxRoundToNearestLossRelativeDifference = pairs.Max(p => Math.Abs((p.First.RtnLoss ?? double.NaN) / (p.Second.RtnLoss ?? double.NaN) - 1)),
                 codesDifferingFraction = (double)differing / total,
                 maxCodeDifference,
                 sameMethods = pairs.All(p => p.First.Method == p.Second.Method),

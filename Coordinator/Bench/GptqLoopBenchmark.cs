@@ -49,7 +49,7 @@ internal static class GptqLoopBenchmark
             var fusedMs = DeviceTimer.MedianMilliseconds(cuda, () =>
             {
                 var work = wt.clone();
-                fusedCodes = FusedGptqLoop.Run(work, uhat, problem.Scale, problem.Zero, problem.Group, Bits, 128, halfUp: true, FusedGptqLoop.Rounding.BFloat16);
+                fusedCodes = FusedGptqLoop.Run(work, uhat, problem.Scale, problem.Zero, problem.Group, Bits, 128, halfUp: true, FusedGptqLoop.Rounding.BFloat16).Codes;
             });
 
             var batchWt = wt.expand(batch, -1, -1).contiguous();
@@ -57,7 +57,7 @@ internal static class GptqLoopBenchmark
             var batchZero = problem.Zero.expand(batch, -1, -1).contiguous();
             var batchGroup = problem.Group.expand(batch, -1).contiguous();
             var batchMs = DeviceTimer.MedianMilliseconds(cuda, () =>
-                FusedGptqLoop.Run(batchWt.clone(), uhat, batchScale, batchZero, batchGroup, Bits, 128, halfUp: true, FusedGptqLoop.Rounding.BFloat16),
+                FusedGptqLoop.Run(batchWt.clone(), uhat, batchScale, batchZero, batchGroup, Bits, 128, halfUp: true, FusedGptqLoop.Rounding.BFloat16).Codes.Dispose(),
                 warmup: 1, repetitions: 3);
 
             Tensor referenceCodes = null!;

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace MoeQuant.Kernels.Cuda;
 
 /// <summary>
-/// GPTQ's lazy update of the columns after a block, accumulated in place: <c>Wt[e, end:, :] += Û[f, start:end, end:]ᵀ · D[e]</c>,
+/// GPTQ's lazy update of later columns, accumulated in place: <c>Wt[e, end:stop, :] += F[f, start:end, end:stop]ᵀ · D[e]</c>,
 /// fp32-accurate on TF32 tensor cores. The 3xTF32 terms (hi·hi + hi·lo + lo·hi) run as one strided-batched cuBLAS product of
 /// three times the depth, <c>[D_hi D_hi D_lo]·[Û_hi; Û_lo; Û_hi]</c>, accumulated straight into the weights (beta = 1), so the
 /// (C − end) × R tail is read and written once per block. The block is only 128 deep: a product per term, or a product
@@ -14,30 +14,32 @@ internal static class LazyBlockUpdate
 {
     private const int Threads = 256;
 
-    /// <summary>Applies the update of block [start, start + width) to every matrix.</summary>
+    /// <summary>Applies the update of columns [start, start + width) to columns [start + width, stop) of every matrix.</summary>
     /// <param name="wt">(E, C, R) fp32 contiguous: transposed weights in processing order.</param>
-    /// <param name="uhat">(F, C, C) fp32 contiguous, F dividing E: matrix e uses factor e mod F (see <see cref="FusedGptqLoop.Run"/>).</param>
-    /// <param name="error">(E, blockSize, R) fp32 contiguous: the block's scaled errors, first <paramref name="width"/> rows used.</param>
-    /// <param name="start">First column of the block.</param>
-    /// <param name="width">Columns in the block; the update covers columns start + width .. C.</param>
-    public static void Apply(Tensor wt, Tensor uhat, Tensor error, int start, int width)
+    /// <param name="factor">(F, C, C) fp32 contiguous, F dividing E: matrix e uses factor e mod F (see <see cref="FusedGptqLoop.Run"/>).</param>
+    /// <param name="error">(E, S, R) fp32 contiguous: errors of a span of columns.</param>
+    /// <param name="errorRow">Row of <paramref name="error"/> that holds column <paramref name="start"/>.</param>
+    /// <param name="start">First column whose errors are applied.</param>
+    /// <param name="width">Columns whose errors are applied.</param>
+    /// <param name="stop">End (exclusive) of the updated columns.</param>
+    public static void Apply(Tensor wt, Tensor factor, Tensor error, int errorRow, int start, int width, int stop)
     {
         var (matrices, columns, rows) = ((int)wt.shape[0], (int)wt.shape[1], (int)wt.shape[2]);
-        var factors = (int)uhat.shape[0];
-        var blockSize = (int)error.shape[1];
+        var factors = (int)factor.shape[0];
+        var errorRows = (int)error.shape[1];
         var end = start + width;
-        var rest = columns - end;
+        var rest = stop - end;
         if (rest <= 0)
         {
             return;
         }
 
         var device = wt.device.index;
-        var (w, u, d) = (DevicePointer.Of(wt), DevicePointer.Of(uhat), DevicePointer.Of(error));
+        var (w, u, d) = (DevicePointer.Of(wt), DevicePointer.Of(factor), DevicePointer.Of(error));
         // Bands: errors as [hi; hi; lo] (E, 3·width, R), factor rows as [hi; lo; hi] (F, 3·width, rest).
         using var errorBands = empty(matrices, 3 * width, rows, ScalarType.Float32, wt.device);
         using var factorBands = empty(factors, 3 * width, rest, ScalarType.Float32, wt.device);
-        Split(device, d, (long)blockSize * rows, rows, width, rows, matrices, errorBands, loSlot: 2);
+        Split(device, Offset(d, (long)errorRow * rows), (long)errorRows * rows, rows, width, rows, matrices, errorBands, loSlot: 2);
         Split(device, Offset(u, ((long)start * columns) + end), (long)columns * columns, columns, width, rest, factors, factorBands, loSlot: 1);
         var (e, f) = (DevicePointer.Of(errorBands), DevicePointer.Of(factorBands));
 

@@ -93,7 +93,8 @@ internal static class GptqBatch
         // 2) dead columns (zero diagonal) and act-order of the GPTQ items, then their factors, chunk by chunk.
         var dead = zeros(items.Count, columns, ScalarType.Bool, device);
         var gptqIndex = tensor(gptq.Select(e => (long)e).ToArray(), device: device);
-        Tensor? order = null, factors = null, factorOk = null;
+        Tensor? order = null;
+        GptqBatchFactors? factors = null;
         if (gptq.Length > 0)
         {
             var diagonals = stack(gptq.Select(e => items[e].Hessian.Matrix.diagonal()).ToArray());
@@ -102,7 +103,7 @@ internal static class GptqBatch
             order = options.Order == QuantizationOrder.Activation
                 ? diagonals.masked_fill(deadGptq, 1).sort(1, descending: true, stable: true).Indices
                 : null;
-            (factors, factorOk) = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, factorChunkElements, stage);
+            factors = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, factorChunkElements, stage);
         }
 
         // 3) per weight position: stacked weights, static scales, round to nearest; then GPTQ's column loops.
@@ -115,7 +116,6 @@ internal static class GptqBatch
 
         // 4) proxy losses with each item's undamped H in natural order, left on the device.
         stage?.Invoke(GptqStage.ProxyLoss);
-        var fast = device.type == DeviceType.CUDA;
         var gptqSlot = new int[items.Count];
         Array.Fill(gptqSlot, -1);
         for (var k = 0; k < gptq.Length; k++)
@@ -128,18 +128,18 @@ internal static class GptqBatch
         {
             foreach (var p in positions)
             {
-                traces.Add(items[e].Hessian.Tokens > 0
-                    ? ProxyLoss.Traces(items[e].Hessian.Matrix, p.Weight[e], [p.Of(e, gptqSlot[e]).Values, p.RtnValues[e]], fast)
-                    : zeros(3, ScalarType.Float64, device));
+                traces.Add(items[e].Hessian.Tokens == 0 ? zeros(3, ScalarType.Float64, device)
+                    : p.DampedLoss is { } damped && gptqSlot[e] >= 0 ? LoopTraces(items[e].Hessian.Matrix, p, e, gptqSlot[e], damped, factors!.Damping, dead[e])
+                    : ProxyLoss.Traces(items[e].Hessian.Matrix, p.Weight[e], [p.Of(e, gptqSlot[e]).Values, p.RtnValues[e]], device.type == DeviceType.CUDA ? ProxyPrecision.Tf32 : ProxyPrecision.Fp32));
             }
         }
 
         // 5) the one host synchronization: factor success, dead-column counts and traces of every item.
         stage?.Invoke(GptqStage.HostSync);
         var ok = ones(items.Count, ScalarType.Float64, device);
-        if (factorOk is not null)
+        if (factors is not null)
         {
-            ok.index_copy_(0, gptqIndex, factorOk.to_type(ScalarType.Float64));
+            ok.index_copy_(0, gptqIndex, factors.Ok.to_type(ScalarType.Float64));
         }
 
         var summary = cat([ok.unsqueeze(1), dead.sum(1).to_type(ScalarType.Float64).unsqueeze(1), stack(traces).view(items.Count, -1)], 1);
@@ -205,11 +205,26 @@ internal static class GptqBatch
         });
     }
 
+    // [tr(W H Wᵀ), GPTQ's, round to nearest's] of a GPTQ item whose loop summed its own residuals: the loop gives
+    // tr(ΔW·H'·ΔWᵀ) for the H' it factored, H with dead diagonals set to 1 and λ added, so subtracting λ·‖ΔW‖² and the
+    // dead columns' ‖ΔW‖² leaves the undamped trace with no product; only W and round to nearest need one (bf16).
+    private static Tensor LoopTraces(Tensor hessian, GptqBatchPosition p, int e, int slot, Tensor damped, Tensor damping, Tensor dead)
+    {
+        using var scope = NewDisposeScope();
+        var weightAndRtn = ProxyLoss.Traces(hessian, p.Weight[e], [p.RtnValues[e]], ProxyPrecision.BFloat16);
+        var difference = p.Values![slot] - p.Weight[e];
+        var squared = difference.mul_(difference);
+        var total = squared.sum(type: ScalarType.Float64);
+        var deadPart = squared.masked_fill(dead.logical_not().unsqueeze(0), 0).sum(type: ScalarType.Float64);
+        var gptqTrace = damped[slot].sum() - (damping[slot].to_type(ScalarType.Float64) * total) - deadPart;
+        return stack([weightAndRtn[0], gptqTrace, weightAndRtn[1]]).MoveToOuterDisposeScope();
+    }
+
     // The result owns its tensors (fresh copies, never views of the batch): they leave every dispose scope.
     private static Tensor Keep(Tensor t) => t.contiguous().DetachFromDisposeScope();
 
     // Û of every GPTQ item in processing order, chunk by chunk, and whether each succeeded at the first damping.
-    private static (Tensor Factors, Tensor Ok) Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, Action<GptqStage>? stage)
+    private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, Action<GptqStage>? stage)
     {
         var columns = hessians[0].Columns;
         // Equal chunks (32 Hessians of 7168 at most 10 per launch: 4 × 8, not 10 + 10 + 10 + 2).
@@ -219,22 +234,28 @@ internal static class GptqBatch
             return FactorizeChunk(hessians, dead, order, relDamp, stage);
         }
 
-        var factors = empty(hessians.Length, columns, columns, ScalarType.Float32, hessians[0].Device);
-        var ok = empty(hessians.Length, ScalarType.Bool, hessians[0].Device);
+        var device = hessians[0].Device;
+        var all = new GptqBatchFactors(
+            empty(hessians.Length, columns, columns, ScalarType.Float32, device),
+            empty(hessians.Length, columns, ScalarType.Float32, device),
+            empty(hessians.Length, ScalarType.Float32, device),
+            empty(hessians.Length, ScalarType.Bool, device));
         for (var start = 0; start < hessians.Length; start += chunk)
         {
             using var inner = NewDisposeScope();
             var count = Math.Min(chunk, hessians.Length - start);
-            var (factor, fine) = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp, stage);
+            var part = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp, stage);
             stage?.Invoke(GptqStage.Permutation);
-            factors.narrow(0, start, count).copy_(factor);
-            ok.narrow(0, start, count).copy_(fine);
+            all.Factor.narrow(0, start, count).copy_(part.Factor);
+            all.LossWeight.narrow(0, start, count).copy_(part.LossWeight);
+            all.Damping.narrow(0, start, count).copy_(part.Damping);
+            all.Ok.narrow(0, start, count).copy_(part.Ok);
         }
 
-        return (factors, ok);
+        return all;
     }
 
-    private static (Tensor Factors, Tensor Ok) FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, Action<GptqStage>? stage)
+    private static GptqBatchFactors FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, Action<GptqStage>? stage)
     {
         stage?.Invoke(GptqStage.Permutation);
         using var scope = NewDisposeScope();
@@ -250,8 +271,8 @@ internal static class GptqBatch
             rows.Dispose();
         }
 
-        var (factor, ok) = HessianFactorization.FactorizeBatch(h, relDamp, stage);
-        return (factor.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
+        var (factor, lossWeight, damping, ok) = HessianFactorization.FactorizeBatch(h, relDamp, stage);
+        return new GptqBatchFactors(factor.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
     }
 
     // Runs quantize for every item, disposing the results already made when a later item throws.

@@ -44,6 +44,12 @@ internal sealed class GptqBatchPosition
     /// <summary>(G, rows, columns) float32 values of <see cref="Codes"/>.</summary>
     public Tensor? Values { get; private set; }
 
+    /// <summary>
+    /// (G, rows) float64: per row of each GPTQ item, the fused loop's Σ c_j·(x_j − y_j)², i.e. tr(ΔW·(H + λI)·ΔWᵀ) with
+    /// the damped, dead-column-fixed H; null when the loop ran unfused.
+    /// </summary>
+    public Tensor? DampedLoss { get; private set; }
+
     /// <summary>Codes and values of item <paramref name="e"/>: GPTQ's when <paramref name="slot"/> ≥ 0 (its index among the GPTQ items), else round to nearest.</summary>
     public (Tensor Codes, Tensor Values) Of(int e, int slot) => slot >= 0 ? (Codes![slot], Values![slot]) : (RtnCodes[e], RtnValues[e]);
 
@@ -84,16 +90,16 @@ internal sealed class GptqBatchPosition
     /// <param name="positions">Every weight position.</param>
     /// <param name="gptqIndex">(G) int64: the items that run GPTQ.</param>
     /// <param name="order">(G, columns) int64 processing order, or null for natural order.</param>
-    /// <param name="factors">(G, columns, columns) float32 Û in processing order.</param>
+    /// <param name="factors">The GPTQ items' factors in processing order.</param>
     /// <param name="groupSize">Columns per group.</param>
     /// <param name="spec">The quantizer.</param>
     /// <param name="block">Columns per lazy-update block.</param>
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
-    public static void RunLoops(GptqBatchPosition[] positions, Tensor gptqIndex, Tensor? order, Tensor factors, int groupSize, QuantizerSpec spec, int block, Action<GptqStage>? stage = null)
+    public static void RunLoops(GptqBatchPosition[] positions, Tensor gptqIndex, Tensor? order, GptqBatchFactors factors, int groupSize, QuantizerSpec spec, int block, Action<GptqStage>? stage = null)
     {
         stage?.Invoke(GptqStage.LoopSetup);
-        var (count, columns) = (gptqIndex.shape[0], factors.shape[1]);
-        var device = factors.device;
+        var (count, columns) = (gptqIndex.shape[0], factors.Factor.shape[1]);
+        var device = factors.Factor.device;
         // The loop works on Wᵀ in processing order: each GPTQ column is a contiguous row. The selected copy is freed
         // once permuted (it would otherwise live to the end of the call).
         var working = positions.Select(p =>
@@ -116,18 +122,20 @@ internal sealed class GptqBatchPosition
             {
                 stage?.Invoke(GptqStage.LoopSetup);
                 using var launch = NewDisposeScope();
-                var codes = GptqLoop.RunFused(
+                var (codes, loss) = GptqLoop.RunFused(
                     Join(members, working),
-                    factors,
+                    factors.Factor,
                     Join(members, scales),
                     Join(members, zeros),
                     groupAt.repeat(members.Length, 1),
                     spec,
                     block,
+                    factors.LossWeight,
                     stage);
                 for (var m = 0; m < members.Length; m++)
                 {
                     processed[members[m]] = codes.narrow(0, m * count, count).MoveToOuterDisposeScope();
+                    positions[members[m]].DampedLoss = loss!.narrow(0, m * count, count).MoveToOuterDisposeScope();
                     working[members[m]].Dispose();
                 }
             }
@@ -143,7 +151,7 @@ internal sealed class GptqBatchPosition
                     using var scope = NewDisposeScope();
                     // Fresh copies: the single path hands the loop tensors of its own, and so does this.
                     var groups = ColumnGroups.FromStatic(scales[t][k].clone(), zeros[t][k].clone(), groupSize, orderOnHost?[k], spec);
-                    return GptqLoop.Run(working[t][k].clone(), factors[k].clone(), groups, spec, block).to_type(ScalarType.Byte).MoveToOuterDisposeScope();
+                    return GptqLoop.Run(working[t][k].clone(), factors.Factor[k].clone(), groups, spec, block).to_type(ScalarType.Byte).MoveToOuterDisposeScope();
                 }).ToArray());
                 working[t].Dispose();
             }

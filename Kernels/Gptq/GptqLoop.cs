@@ -78,14 +78,16 @@ internal static class GptqLoop
     /// <param name="group">(E, columns) int32 contiguous: the group at every processing position.</param>
     /// <param name="spec">The quantizer.</param>
     /// <param name="blockSize">Columns per block, at most 128.</param>
+    /// <param name="lossWeight">(F, columns) float32 contiguous 1/U_jj², or null: no loss.</param>
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
-    /// <returns>(E, columns, rows) uint8 unsigned codes in processing order.</returns>
-    public static Tensor RunFused(Tensor working, Tensor factors, Tensor scale, Tensor zero, Tensor group, QuantizerSpec spec, int blockSize, Action<GptqStage>? stage = null)
+    /// <returns>(E, columns, rows) uint8 unsigned codes in processing order; (E, rows) fp64 damped losses when weighted.</returns>
+    public static (Tensor Codes, Tensor? Loss) RunFused(
+        Tensor working, Tensor factors, Tensor scale, Tensor zero, Tensor group, QuantizerSpec spec, int blockSize, Tensor? lossWeight = null, Action<GptqStage>? stage = null)
     {
         var rounding = spec.ScaleDtype == ScalarType.BFloat16 ? FusedGptqLoop.Rounding.BFloat16
             : spec.ScaleDtype == ScalarType.Float16 ? FusedGptqLoop.Rounding.Float16
             : FusedGptqLoop.Rounding.None;
-        return FusedGptqLoop.Run(working, factors, scale, zero, group, spec.Bits, blockSize, spec.Rounding == CodeRounding.HalfUp, rounding, stage);
+        return FusedGptqLoop.Run(working, factors, scale, zero, group, spec.Bits, blockSize, spec.Rounding == CodeRounding.HalfUp, rounding, lossWeight, stage: stage);
     }
 
     private static Tensor Fused(Tensor working, Tensor factor, ColumnGroups groups, QuantizerSpec spec, int blockSize)
@@ -99,7 +101,7 @@ internal static class GptqLoop
             groups.Zero.contiguous().unsqueeze(0),
             groups.GroupAtPosition(working.device).unsqueeze(0),
             spec,
-            blockSize);
+            blockSize).Codes;
         if (!working.is_contiguous())
         {
             working.copy_(wt.squeeze(0));

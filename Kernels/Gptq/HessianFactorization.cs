@@ -60,8 +60,11 @@ internal static class HessianFactorization
     /// <param name="hessians">(E, C, C) float32 contiguous, processing order; damped in place.</param>
     /// <param name="relDamp">Relative damping.</param>
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
-    /// <returns>Û (E, C, C) float32 contiguous, and (E) bool: whether each factorization succeeded with finite values.</returns>
-    public static (Tensor Factor, Tensor Ok) FactorizeBatch(Tensor hessians, double relDamp, Action<GptqStage>? stage = null)
+    /// <returns>
+    /// Û (E, C, C) float32 contiguous; the loss weights 1/U_jj² (E, C) float32, with which GPTQ's scaled errors sum to
+    /// tr(ΔW·(H + λI)·ΔWᵀ); the damping λ (E) float32; and (E) bool: whether each factorization succeeded with finite values.
+    /// </returns>
+    public static (Tensor Factor, Tensor LossWeight, Tensor Damping, Tensor Ok) FactorizeBatch(Tensor hessians, double relDamp, Action<GptqStage>? stage = null)
     {
         using var scope = NewDisposeScope();
         var count = (int)hessians.shape[0];
@@ -74,8 +77,10 @@ internal static class HessianFactorization
         var (upper, failed) = InverseCholesky.TryUpperFactorOfInverse(hessians, stage);
         // 3) unit diagonals, 4) finite check, per matrix.
         stage?.Invoke(GptqStage.FactorNormalize);
-        upper.div_(upper.diagonal(0, 1, 2).clone().unsqueeze(2));
+        var diagonal = upper.diagonal(0, 1, 2).clone();
+        upper.div_(diagonal.unsqueeze(2));
+        var lossWeight = diagonal.mul_(diagonal).reciprocal_();
         var ok = failed.logical_not().logical_and_(upper.isfinite().flatten(1).all(1));
-        return (upper.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
+        return (upper.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
     }
 }
