@@ -96,7 +96,7 @@ public static class ReverseCholesky
             }
             else
             {
-                SubtractOnHost(hessians, x, slabs);
+                SubtractWithTorch(hessians, x, slabs);
             }
         }
 
@@ -106,9 +106,9 @@ public static class ReverseCholesky
         return failed;
     }
 
-    // The CPU (and fp64) trailing update, same slabs as TrailingUpdate: TorchSharp has no in-place baddbmm_, and addmm_
+    // The trailing update off tensor cores (CPU, fp64), same slabs as TrailingUpdate: TorchSharp has no in-place baddbmm_, and addmm_
     // per matrix accumulates into the slab without a temporary of its size.
-    private static void SubtractOnHost(Tensor a, Tensor x, IReadOnlyList<(int First, int Last)> slabs)
+    private static void SubtractWithTorch(Tensor a, Tensor x, IReadOnlyList<(int First, int Last)> slabs)
     {
         for (var e = 0; e < a.shape[0]; e++)
         {
