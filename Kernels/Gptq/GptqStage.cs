@@ -20,16 +20,16 @@ public enum GptqStage
     /// <summary>Relative damping added to every diagonal.</summary>
     Damping,
 
-    /// <summary>Diagonal blocks of the recursive factorization (at most 256 wide): Cholesky and triangular inverse through libtorch (cuSOLVER, cuBLAS).</summary>
+    /// <summary>Diagonal blocks of the recursive factorization (at most 256 wide), or the panels of the in-place one (ReverseCholesky): Cholesky and triangular inverse through libtorch (cuSOLVER, cuBLAS).</summary>
     FactorLeaf,
 
-    /// <summary>The recursive factorization's fp32-accurate batched products (3xTF32 on CUDA): off-diagonal blocks, Schur complements.</summary>
+    /// <summary>The factorization's fp32-accurate batched products (3xTF32 on CUDA): off-diagonal blocks, Schur complements, in-place trailing updates.</summary>
     FactorProduct,
 
     /// <summary>The factorization's block assembly and reversals (zeros, cat, flip, contiguous copies).</summary>
     FactorAssembly,
 
-    /// <summary>Unit diagonal of Û and the finiteness check of every factor.</summary>
+    /// <summary>Unit diagonal of Û (or of the LDL form's F, with its loss weights) and the finiteness check of every factor.</summary>
     FactorNormalize,
 
     /// <summary>Stacking one weight position in fp32 and zeroing dead columns.</summary>

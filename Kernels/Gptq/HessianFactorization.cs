@@ -67,12 +67,8 @@ internal static class HessianFactorization
     public static (Tensor Factor, Tensor LossWeight, Tensor Damping, Tensor Ok) FactorizeBatch(Tensor hessians, double relDamp, Action<GptqStage>? stage = null)
     {
         using var scope = NewDisposeScope();
-        var count = (int)hessians.shape[0];
         // 1) damping on the diagonal: one small reduction per matrix, the single path's own arithmetic.
-        stage?.Invoke(GptqStage.Damping);
-        using var relScalar = relDamp.ToScalar(); // held to the end: see PinnedScalars
-        var damping = stack(Enumerable.Range(0, count).Select(e => hessians[e].diagonal().mean()).ToArray()).mul(relScalar);
-        hessians.diagonal(0, 1, 2).add_(damping.unsqueeze(1));
+        AddDamping(hessians, relDamp, stage);
         // 2) all factors at once; failures are flags, not exceptions.
         var (upper, failed) = InverseCholesky.TryUpperFactorOfInverse(hessians, stage);
         // 3) unit diagonals, 4) finite check, per matrix.
@@ -82,5 +78,52 @@ internal static class HessianFactorization
         var lossWeight = diagonal.mul_(diagonal).reciprocal_();
         var ok = failed.logical_not().logical_and_(upper.isfinite().flatten(1).all(1));
         return (upper.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// The error-feedback factor of GPTQ's LDL (Babai nearest-plane) form for a batch, in place and with no host
+    /// synchronization: damping as <see cref="FactorizeBatch"/> (so the same matrices succeed), then <c>H + λI = R·Rᵀ</c>
+    /// with R upper (<see cref="ReverseCholesky"/>, one n³/3 Cholesky and no inverse). With R the loop reads
+    /// <c>x_k += F[j, k]·(y_j − w_j)</c> for j &lt; k against the ORIGINAL weights w, and its proxy loss is
+    /// <c>Σ_k c_k·(x_k − y_k)²</c>; the codes are GPTQ's, since R = U⁻¹ for <c>(H + λI)⁻¹ = UᵀU</c>.
+    /// </summary>
+    /// <param name="hessians">(E, C, C) float32 contiguous, processing order; damped and overwritten by the factor.</param>
+    /// <param name="relDamp">Relative damping.</param>
+    /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
+    /// <param name="panel">Panel width of the factorization (<see cref="ReverseCholesky.PanelWidth"/>).</param>
+    /// <returns>
+    /// Factor: <paramref name="hessians"/> itself (the same tensor), <c>F[i, k] = −R_ik / R_kk</c> above the diagonal, 1 on
+    /// it, 0 below. LossWeight: (E, C) float32, <c>c_k = R_kk²</c>. Ok: (E) bool, whether each factorization succeeded
+    /// with finite values.
+    /// </returns>
+    public static (Tensor Factor, Tensor LossWeight, Tensor Ok) FactorizeBatchFeedback(
+        Tensor hessians, double relDamp, Action<GptqStage>? stage = null, int panel = ReverseCholesky.PanelWidth)
+    {
+        using var scope = NewDisposeScope();
+        // 1) damping, exactly as FactorizeBatch.
+        AddDamping(hessians, relDamp, stage);
+        // 2) R in place; failures are flags, not exceptions.
+        var failed = ReverseCholesky.FactorInPlace(hessians, stage, panel);
+        // 3) c_k = R_kk², then column k divided by −R_kk (the diagonal copied first: it is divided too) and a unit diagonal.
+        stage?.Invoke(GptqStage.FactorNormalize);
+        var diagonal = hessians.diagonal(0, 1, 2).clone();
+        var lossWeight = diagonal.square();
+        hessians.div_(diagonal.neg_().unsqueeze(1));
+        hessians.diagonal(0, 1, 2).fill_(1);
+        // 4) finite check per matrix through a sum, which NaN and Inf reach: no (E, C, C) mask of a whole batch.
+        var finite = hessians.sum([1, 2]).isfinite().logical_and_(lossWeight.sum(1).isfinite());
+        var ok = failed.logical_not().logical_and_(finite);
+        return (hessians, lossWeight.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
+    }
+
+    // λ = relDamp · mean(diag H) added to every diagonal: one small reduction per matrix, the single path's own arithmetic.
+    private static void AddDamping(Tensor hessians, double relDamp, Action<GptqStage>? stage)
+    {
+        using var scope = NewDisposeScope();
+        stage?.Invoke(GptqStage.Damping);
+        var count = (int)hessians.shape[0];
+        using var relScalar = relDamp.ToScalar(); // held to the end: see PinnedScalars
+        var damping = stack(Enumerable.Range(0, count).Select(e => hessians[e].diagonal().mean()).ToArray()).mul(relScalar);
+        hessians.diagonal(0, 1, 2).add_(damping.unsqueeze(1));
     }
 }

@@ -1,0 +1,98 @@
+using MoeQuant.Kernels.LinearAlgebra;
+using TorchSharp;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Kernels.Tests.LinearAlgebra;
+
+public class ReverseCholeskyTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData(40, 64, 2)] // n < P: one panel, no trailing update
+    [InlineData(200, 64, 2)] // n not a multiple of P: a narrow first panel, a truncated last slab
+    [InlineData(256, 64, 1)] // n a multiple of P, one-panel slabs
+    [InlineData(230, 32, 3)] // slabs of three panels over trailing blocks of every residue
+    [InlineData(600, 256, 2)] // the default panel
+    public void Should_reproduce_the_matrix_as_r_times_r_transposed_with_r_upper(int n, int panel, int slabPanels)
+    {
+        using var scope = NewDisposeScope();
+        var hessian = RandomSpd(3, n, seed: n);
+        var r32 = hessian.to_type(ScalarType.Float32);
+
+        var failed = ReverseCholesky.FactorInPlace(r32, panel, slabPanels);
+
+        var r = r32.to_type(ScalarType.Float64);
+        Assert.False(failed.any().item<bool>());
+        Assert.Equal(0.0, r.tril(-1).abs().max().item<double>());
+        Assert.True(r.diagonal(dim1: 1, dim2: 2).min().item<double>() > 0);
+        var reconstructed = r.bmm(r.transpose(1, 2));
+        var relative = ((reconstructed - hessian).abs().amax([1, 2]) / hessian.abs().amax([1, 2])).max().item<double>();
+        Assert.True(relative < 1e-5, $"relative error {relative}");
+
+        // The factor is unique, so it must equal the textbook one, J·chol(J·H·J)·J in fp64, not merely reconstruct H.
+        var textbook = linalg.cholesky(hessian.flip(1, 2)).flip(1, 2);
+        var distance = ((r - textbook).abs().max() / textbook.abs().max()).item<double>();
+        Assert.True(distance < 1e-4, $"distance to the fp64 factor {distance}");
+    }
+
+    [Fact]
+    public void Should_be_exact_to_fp64_rounding_for_fp64_input()
+    {
+        using var scope = NewDisposeScope();
+        var hessian = RandomSpd(2, 150, seed: 11);
+        var r = hessian.clone();
+
+        ReverseCholesky.FactorInPlace(r, panel: 32);
+
+        var relative = ((r.bmm(r.transpose(1, 2)) - hessian).abs().max() / hessian.abs().max()).item<double>();
+        Assert.True(relative < 1e-13, $"relative error {relative}");
+    }
+
+    [Fact]
+    public void Should_flag_a_matrix_that_is_not_positive_definite_and_leave_the_others_untouched()
+    {
+        using var scope = NewDisposeScope();
+        var hessian = RandomSpd(3, 200, seed: 5).to_type(ScalarType.Float32);
+        hessian[1, 10, 10] = tensor(-1e6f); // a top-left pivot: met by the last panel, after every trailing update
+        var good = stack([hessian[0], hessian[2]]);
+
+        var failed = ReverseCholesky.FactorInPlace(hessian, panel: 64);
+        ReverseCholesky.FactorInPlace(good, panel: 64);
+
+        Assert.Equal(new[] { false, true, false }, failed.data<bool>().ToArray());
+        Assert.True(hessian[0].eq(good[0]).all().item<bool>());
+        Assert.True(hessian[2].eq(good[1]).all().item<bool>());
+    }
+
+    [Fact]
+    public void Should_issue_about_half_the_full_square_in_trailing_products()
+    {
+        // GPTQ's largest shape: C = 7168 with the default panels and slabs.
+        const double n = 7168;
+        var (issued, full) = ReverseCholesky.TrailingFlops(7168);
+        var cholesky = n * n * n / 3;
+        output.WriteLine($"issued {issued / cholesky:F3}·n³/3, {issued / full:F3} of the full square ({full / cholesky:F3}·n³/3)");
+
+        // The exact upper triangle of every trailing block is a lower bound; a slab of width S adds about S·s per panel.
+        var triangle = ReverseCholesky.Panels(7168, ReverseCholesky.PanelWidth)
+            .Sum(p => (double)(p.End - p.Start) * p.Start * (p.Start + 1));
+        Assert.InRange(issued, triangle, 1.12 * triangle);
+        Assert.InRange(issued / full, 0.5, 0.56);
+    }
+
+    [Fact]
+    public void Should_count_workspace_from_the_panel_and_the_size()
+    {
+        // CUDA: the panel, its two band copies (7·P·n) and six P×P blocks, in fp32 bytes.
+        Assert.Equal(4L * ((7L * 256 * 7168) + (6L * 256 * 256)), ReverseCholesky.WorkspaceBytesPerMatrix(7168, cuda: true));
+        Assert.Equal(4L * ((40L * 40) + (6L * 40 * 40)), ReverseCholesky.WorkspaceBytesPerMatrix(40, cuda: false));
+    }
+
+    internal static Tensor RandomSpd(int batch, int n, int seed)
+    {
+        var generator = new Generator((ulong)seed);
+        var x = randn(batch, 4 * n, n, dtype: ScalarType.Float64, generator: generator);
+        var h = x.transpose(1, 2).bmm(x) / (4.0 * n);
+        return h + 0.01 * eye(n, dtype: ScalarType.Float64);
+    }
+}
