@@ -103,15 +103,16 @@ internal static class GptqBatch
             order = options.Order == QuantizationOrder.Activation
                 ? diagonals.masked_fill(deadGptq, 1).sort(1, descending: true, stable: true).Indices
                 : null;
-            factors = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, factorChunkElements, stage);
+            // The fused loop takes GPTQ's LDL form: one in-place Cholesky per Hessian, the whole batch at once.
+            var feedback = GptqLoop.CanFuse(device, BlockOf(options, columns));
+            factors = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, feedback ? long.MaxValue : factorChunkElements, feedback, stage);
         }
 
         // 3) per weight position: stacked weights, static scales, round to nearest; then GPTQ's column loops.
         var positions = Enumerable.Range(0, items[0].Weights.Count).Select(t => GptqBatchPosition.Prepare(items, t, dead, groupSize, spec, stage)).ToArray();
         if (gptq.Length > 0)
         {
-            var block = options.BlockSize == 0 ? columns : Math.Min(options.BlockSize, columns);
-            GptqBatchPosition.RunLoops(positions, gptqIndex, order, factors!, groupSize, spec, block, stage);
+            GptqBatchPosition.RunLoops(positions, gptqIndex, order, factors!, groupSize, spec, BlockOf(options, columns), stage);
         }
 
         // 4) proxy losses with each item's undamped H in natural order, left on the device.
@@ -123,15 +124,17 @@ internal static class GptqBatch
             gptqSlot[gptq[k]] = k;
         }
 
-        var traces = new List<Tensor>();
-        for (var e = 0; e < items.Count; e++)
+        Tensor traces;
+        if (positions.All(p => p.DampedLoss is not null))
         {
-            foreach (var p in positions)
-            {
-                traces.Add(items[e].Hessian.Tokens == 0 ? zeros(3, ScalarType.Float64, device)
-                    : p.DampedLoss is { } damped && gptqSlot[e] >= 0 ? LoopTraces(items[e].Hessian.Matrix, p, e, gptqSlot[e], damped, factors!.Damping, dead[e])
-                    : ProxyLoss.Traces(items[e].Hessian.Matrix, p.Weight[e], [p.Of(e, gptqSlot[e]).Values, p.RtnValues[e]], device.type == DeviceType.CUDA ? ProxyPrecision.Tf32 : ProxyPrecision.Fp32));
-            }
+            traces = GptqBatchTraces.Compute(items, positions, gptqSlot, factors!.Damping, dead);
+        }
+        else
+        {
+            var precision = device.type == DeviceType.CUDA ? ProxyPrecision.Tf32 : ProxyPrecision.Fp32;
+            traces = stack([.. items.SelectMany((item, e) => positions.Select(p => item.Hessian.Tokens == 0
+                ? zeros(3, ScalarType.Float64, device)
+                : ProxyLoss.Traces(item.Hessian.Matrix, p.Weight[e], [p.Of(e, gptqSlot[e]).Values, p.RtnValues[e]], precision)))]);
         }
 
         // 5) the one host synchronization: factor success, dead-column counts and traces of every item.
@@ -142,7 +145,7 @@ internal static class GptqBatch
             ok.index_copy_(0, gptqIndex, factors.Ok.to_type(ScalarType.Float64));
         }
 
-        var summary = cat([ok.unsqueeze(1), dead.sum(1).to_type(ScalarType.Float64).unsqueeze(1), stack(traces).view(items.Count, -1)], 1);
+        var summary = cat([ok.unsqueeze(1), dead.sum(1).to_type(ScalarType.Float64).unsqueeze(1), traces.view(items.Count, -1)], 1);
         var host = summary.cpu().data<double>().ToArray();
         var width = 2 + (3 * positions.Length);
 
@@ -205,33 +208,21 @@ internal static class GptqBatch
         });
     }
 
-    // [tr(W H Wᵀ), GPTQ's, round to nearest's] of a GPTQ item whose loop summed its own residuals: the loop gives
-    // tr(ΔW·H'·ΔWᵀ) for the H' it factored, H with dead diagonals set to 1 and λ added, so subtracting λ·‖ΔW‖² and the
-    // dead columns' ‖ΔW‖² leaves the undamped trace with no product; only W and round to nearest need one (bf16).
-    private static Tensor LoopTraces(Tensor hessian, GptqBatchPosition p, int e, int slot, Tensor damped, Tensor damping, Tensor dead)
-    {
-        using var scope = NewDisposeScope();
-        var weightAndRtn = ProxyLoss.Traces(hessian, p.Weight[e], [p.RtnValues[e]], ProxyPrecision.BFloat16);
-        var difference = p.Values![slot] - p.Weight[e];
-        var squared = difference.mul_(difference);
-        var total = squared.sum(type: ScalarType.Float64);
-        var deadPart = squared.masked_fill(dead.logical_not().unsqueeze(0), 0).sum(type: ScalarType.Float64);
-        var gptqTrace = damped[slot].sum() - (damping[slot].to_type(ScalarType.Float64) * total) - deadPart;
-        return stack([weightAndRtn[0], gptqTrace, weightAndRtn[1]]).MoveToOuterDisposeScope();
-    }
-
     // The result owns its tensors (fresh copies, never views of the batch): they leave every dispose scope.
     private static Tensor Keep(Tensor t) => t.contiguous().DetachFromDisposeScope();
 
-    // Û of every GPTQ item in processing order, chunk by chunk, and whether each succeeded at the first damping.
-    private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, Action<GptqStage>? stage)
+    private static int BlockOf(GptqOptions options, int columns) => options.BlockSize == 0 ? columns : Math.Min(options.BlockSize, columns);
+
+    // The loop's factor of every GPTQ item in processing order (LDL form for the fused loop, else Û), chunk by chunk,
+    // and whether each succeeded at the first damping.
+    private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, bool feedback, Action<GptqStage>? stage)
     {
         var columns = hessians[0].Columns;
         // Equal chunks (32 Hessians of 7168 at most 10 per launch: 4 × 8, not 10 + 10 + 10 + 2).
         var chunk = GptqBatchWorkspace.FactorChunk(hessians.Length, columns, chunkElements);
         if (chunk == hessians.Length)
         {
-            return FactorizeChunk(hessians, dead, order, relDamp, stage);
+            return FactorizeChunk(hessians, dead, order, relDamp, feedback, stage);
         }
 
         var device = hessians[0].Device;
@@ -239,12 +230,13 @@ internal static class GptqBatch
             empty(hessians.Length, columns, columns, ScalarType.Float32, device),
             empty(hessians.Length, columns, ScalarType.Float32, device),
             empty(hessians.Length, ScalarType.Float32, device),
-            empty(hessians.Length, ScalarType.Bool, device));
+            empty(hessians.Length, ScalarType.Bool, device),
+            feedback);
         for (var start = 0; start < hessians.Length; start += chunk)
         {
             using var inner = NewDisposeScope();
             var count = Math.Min(chunk, hessians.Length - start);
-            var part = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp, stage);
+            var part = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp, feedback, stage);
             stage?.Invoke(GptqStage.Permutation);
             all.Factor.narrow(0, start, count).copy_(part.Factor);
             all.LossWeight.narrow(0, start, count).copy_(part.LossWeight);
@@ -255,7 +247,7 @@ internal static class GptqBatch
         return all;
     }
 
-    private static GptqBatchFactors FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, Action<GptqStage>? stage)
+    private static GptqBatchFactors FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, bool feedback, Action<GptqStage>? stage)
     {
         stage?.Invoke(GptqStage.Permutation);
         using var scope = NewDisposeScope();
@@ -271,8 +263,8 @@ internal static class GptqBatch
             rows.Dispose();
         }
 
-        var (factor, lossWeight, damping, ok) = HessianFactorization.FactorizeBatch(h, relDamp, stage);
-        return new GptqBatchFactors(factor.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
+        var (factor, lossWeight, damping, ok) = feedback ? HessianFactorization.FactorizeBatchFeedback(h, relDamp, stage) : HessianFactorization.FactorizeBatch(h, relDamp, stage);
+        return new GptqBatchFactors(factor.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope(), feedback);
     }
 
     // Runs quantize for every item, disposing the results already made when a later item throws.

@@ -122,8 +122,16 @@ internal sealed class GptqBatchPosition
             {
                 stage?.Invoke(GptqStage.LoopSetup);
                 using var launch = NewDisposeScope();
+                var joined = Join(members, working);
+                if (members.Length > 1)
+                {
+                    // The join copied them: free the parts before the LDL form's copy of the originals is made.
+                    Array.ForEach(members, m => working[m].Dispose());
+                }
+
+                var original = factors.FromOriginal ? joined.clone() : null;
                 var (codes, loss) = GptqLoop.RunFused(
-                    Join(members, working),
+                    joined,
                     factors.Factor,
                     Join(members, scales),
                     Join(members, zeros),
@@ -131,6 +139,7 @@ internal sealed class GptqBatchPosition
                     spec,
                     block,
                     factors.LossWeight,
+                    original,
                     stage);
                 for (var m = 0; m < members.Length; m++)
                 {
@@ -151,7 +160,12 @@ internal sealed class GptqBatchPosition
                     using var scope = NewDisposeScope();
                     // Fresh copies: the single path hands the loop tensors of its own, and so does this.
                     var groups = ColumnGroups.FromStatic(scales[t][k].clone(), zeros[t][k].clone(), groupSize, orderOnHost?[k], spec);
-                    return GptqLoop.Run(working[t][k].clone(), factors.Factor[k].clone(), groups, spec, block).to_type(ScalarType.Byte).MoveToOuterDisposeScope();
+                    if (factors.FromOriginal)
+                {
+                    throw new InvalidOperationException("the LDL-form factor needs the fused loop");
+                }
+
+                return GptqLoop.Run(working[t][k].clone(), factors.Factor[k].clone(), groups, spec, block).to_type(ScalarType.Byte).MoveToOuterDisposeScope();
                 }).ToArray());
                 working[t].Dispose();
             }

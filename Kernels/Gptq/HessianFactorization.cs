@@ -68,7 +68,7 @@ internal static class HessianFactorization
     {
         using var scope = NewDisposeScope();
         // 1) damping on the diagonal: one small reduction per matrix, the single path's own arithmetic.
-        AddDamping(hessians, relDamp, stage);
+        var damping = AddDamping(hessians, relDamp, stage);
         // 2) all factors at once; failures are flags, not exceptions.
         var (upper, failed) = InverseCholesky.TryUpperFactorOfInverse(hessians, stage);
         // 3) unit diagonals, 4) finite check, per matrix.
@@ -93,15 +93,15 @@ internal static class HessianFactorization
     /// <param name="panel">Panel width of the factorization (<see cref="ReverseCholesky.PanelWidth"/>).</param>
     /// <returns>
     /// Factor: <paramref name="hessians"/> itself (the same tensor), <c>F[i, k] = −R_ik / R_kk</c> above the diagonal, 1 on
-    /// it, 0 below. LossWeight: (E, C) float32, <c>c_k = R_kk²</c>. Ok: (E) bool, whether each factorization succeeded
-    /// with finite values.
+    /// it, 0 below. LossWeight: (E, C) float32, <c>c_k = R_kk²</c>. Damping: (E) float32 λ. Ok: (E) bool, whether each
+    /// factorization succeeded with finite values.
     /// </returns>
-    public static (Tensor Factor, Tensor LossWeight, Tensor Ok) FactorizeBatchFeedback(
+    public static (Tensor Factor, Tensor LossWeight, Tensor Damping, Tensor Ok) FactorizeBatchFeedback(
         Tensor hessians, double relDamp, Action<GptqStage>? stage = null, int panel = ReverseCholesky.PanelWidth)
     {
         using var scope = NewDisposeScope();
         // 1) damping, exactly as FactorizeBatch.
-        AddDamping(hessians, relDamp, stage);
+        var damping = AddDamping(hessians, relDamp, stage);
         // 2) R in place; failures are flags, not exceptions.
         var failed = ReverseCholesky.FactorInPlace(hessians, stage, panel);
         // 3) c_k = R_kk², then column k divided by −R_kk (the diagonal copied first: it is divided too) and a unit diagonal.
@@ -113,11 +113,12 @@ internal static class HessianFactorization
         // 4) finite check per matrix through a sum, which NaN and Inf reach: no (E, C, C) mask of a whole batch.
         var finite = hessians.sum([1, 2]).isfinite().logical_and_(lossWeight.sum(1).isfinite());
         var ok = failed.logical_not().logical_and_(finite);
-        return (hessians, lossWeight.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
+        return (hessians, lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
     }
 
     // λ = relDamp · mean(diag H) added to every diagonal: one small reduction per matrix, the single path's own arithmetic.
-    private static void AddDamping(Tensor hessians, double relDamp, Action<GptqStage>? stage)
+    // Returns λ (E), in the caller's dispose scope.
+    private static Tensor AddDamping(Tensor hessians, double relDamp, Action<GptqStage>? stage)
     {
         using var scope = NewDisposeScope();
         stage?.Invoke(GptqStage.Damping);
@@ -125,5 +126,6 @@ internal static class HessianFactorization
         using var relScalar = relDamp.ToScalar(); // held to the end: see PinnedScalars
         var damping = stack(Enumerable.Range(0, count).Select(e => hessians[e].diagonal().mean()).ToArray()).mul(relScalar);
         hessians.diagonal(0, 1, 2).add_(damping.unsqueeze(1));
+        return damping.MoveToOuterDisposeScope();
     }
 }

@@ -24,7 +24,7 @@ public class FeedbackFactorizationTests(ITestOutputHelper output)
         var hessian = ReverseCholeskyTests.RandomSpd(3, n, seed: 7 * n).to_type(ScalarType.Float32);
         var damped = Damped(hessian);
 
-        var (factor, lossWeight, ok) = HessianFactorization.FactorizeBatchFeedback(hessian.clone(), RelDamp, panel: panel);
+        var (factor, lossWeight, _, ok) = HessianFactorization.FactorizeBatchFeedback(hessian.clone(), RelDamp, panel: panel);
 
         // Reference: R = J·chol(J·H·J)·J in fp64, F[i, k] = −R_ik / R_kk with a unit diagonal, c_k = R_kk².
         var r = linalg.cholesky(damped.flip(1, 2)).flip(1, 2);
@@ -46,8 +46,8 @@ public class FeedbackFactorizationTests(ITestOutputHelper output)
         hessian[0, 100, 100] = tensor(-1e6f); // a bottom-right pivot: met by the first panel, so NaN would reach the rest
         var good = stack([hessian[1], hessian[2]]);
 
-        var (factor, lossWeight, ok) = HessianFactorization.FactorizeBatchFeedback(hessian, RelDamp, panel: 32);
-        var (goodFactor, goodWeight, goodOk) = HessianFactorization.FactorizeBatchFeedback(good, RelDamp, panel: 32);
+        var (factor, lossWeight, _, ok) = HessianFactorization.FactorizeBatchFeedback(hessian, RelDamp, panel: 32);
+        var (goodFactor, goodWeight, _, goodOk) = HessianFactorization.FactorizeBatchFeedback(good, RelDamp, panel: 32);
 
         Assert.Equal(new[] { false, true, true }, ok.data<bool>().ToArray());
         Assert.True(goodOk.all().item<bool>());
@@ -73,7 +73,7 @@ public class FeedbackFactorizationTests(ITestOutputHelper output)
         var gptqCodes = GptqLoop.Run(weight.t().contiguous(), uhat, groups, spec, blockSize: 128);
 
         // The LDL form: x_k = w_k + Σ_{j<k} F[j, k]·(y_j − w_j), against the ORIGINAL weights.
-        var (factor, lossWeight, ok) = HessianFactorization.FactorizeBatchFeedback(hessian.unsqueeze(0).clone(), RelDamp, panel: 64);
+        var (factor, lossWeight, _, ok) = HessianFactorization.FactorizeBatchFeedback(hessian.unsqueeze(0).clone(), RelDamp, panel: 64);
         Assert.True(ok.item<bool>());
         var (codes, values, updated) = LdlLoop(weight.t().contiguous(), factor[0], groups, spec);
 
