@@ -34,8 +34,7 @@ public static class FusedGptqLoop
     /// <param name="factor">
     /// (F, C, C) fp32 contiguous unit upper factors, F dividing E; matrix e uses factor e mod F. F = E: one factor per
     /// matrix; F = 1: one shared factor; E = T·F: T tied weights of F Hessians, laid out weight-position-major (all
-    /// first weights, then all second weights, ...). GPTQ form: Û, rows of the upper Cholesky factor of H⁻¹ over their
-    /// diagonal. LDL form (<paramref name="original"/> given): −R·diag(R)⁻¹ for H = R·Rᵀ.
+    /// first weights, then all second weights, ...): Û, rows of the upper Cholesky factor U of H⁻¹ over their diagonal.
     /// </param>
     /// <param name="scale">(E, G, R) fp32 contiguous: scale per group and row.</param>
     /// <param name="zero">(E, G, R) fp32 contiguous: zero point per group and row.</param>
@@ -45,15 +44,14 @@ public static class FusedGptqLoop
     /// <param name="halfUp">true: floor(x + 0.5) (MoE-Quant); false: round half to even.</param>
     /// <param name="rounding">Model dtype rounding of dequantized values.</param>
     /// <param name="lossWeight">
-    /// (F, C) fp32 contiguous per-column loss weights (1/U_jj² in GPTQ form, R_jj² in LDL form), or null: no loss.
+    /// (F, C) fp32 contiguous per-column loss weights 1/U_jj², or null: no loss.
     /// </param>
-    /// <param name="original">(E, C, R) fp32 contiguous weights before any feedback for the LDL form; null: GPTQ form.</param>
     /// <param name="span">Columns per deferred lazy update (<see cref="DefaultSpan"/>), rounded down to whole blocks.</param>
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>): the fused kernel of each block, then its lazy update; null: none.</param>
-    /// <returns>(E, C, R) uint8 codes in processing order, and (E, R) fp64 losses Σ c_j·(x_j − y_j)² (null without loss weights).</returns>
+    /// <returns>(E, C, R) uint8 codes in processing order, and (E, R) fp64 losses Σ c_j·d_j² (null without loss weights).</returns>
     public static (Tensor Codes, Tensor? Loss) Run(
         Tensor wt, Tensor factor, Tensor scale, Tensor zero, Tensor group, int bits, int blockSize, bool halfUp, Rounding rounding,
-        Tensor? lossWeight = null, Tensor? original = null, int span = DefaultSpan, Action<GptqStage>? stage = null)
+        Tensor? lossWeight = null, int span = DefaultSpan, Action<GptqStage>? stage = null)
     {
         var (matrices, columns, rows) = ((int)wt.shape[0], (int)wt.shape[1], (int)wt.shape[2]);
         var groups = (int)scale.shape[1];
@@ -68,7 +66,7 @@ public static class FusedGptqLoop
             throw new ArgumentException($"{factors} factors do not divide {matrices} matrices", nameof(factor));
         }
 
-        var inputs = new[] { ("wt", wt), ("factor", factor), ("scale", scale), ("zero", zero), ("group", group), ("lossWeight", lossWeight), ("original", original) };
+        var inputs = new[] { ("wt", wt), ("factor", factor), ("scale", scale), ("zero", zero), ("group", group), ("lossWeight", lossWeight) };
         foreach (var (name, tensor) in inputs)
         {
             if (tensor is not null && !tensor.is_contiguous())
@@ -85,7 +83,7 @@ public static class FusedGptqLoop
         using var error = empty(matrices, spanColumns, rows, dtype: ScalarType.Float32, device: wt.device);
         var factorStride = factors == 1 ? 0L : (long)columns * columns;
         var grid = ((uint)((rows + ThreadsPerBlock - 1) / ThreadsPerBlock), (uint)matrices, 1u);
-        var (lossWeightPointer, lossPointer, originalPointer) = (Pointer(lossWeight), Pointer(loss), Pointer(original));
+        var (lossWeightPointer, lossPointer) = (Pointer(lossWeight), Pointer(loss));
 
         for (var spanStart = 0; spanStart < columns; spanStart += spanColumns)
         {
@@ -97,7 +95,7 @@ public static class FusedGptqLoop
                 kernel.Launch(
                     grid, (ThreadsPerBlock, 1u, 1u), SharedBytes,
                     KernelArgument.Of(wt), KernelArgument.Of(codes), KernelArgument.Of(error), KernelArgument.Of(factor),
-                    KernelArgument.Of(scale), KernelArgument.Of(zero), KernelArgument.Of(group), originalPointer, lossWeightPointer, lossPointer,
+                    KernelArgument.Of(scale), KernelArgument.Of(zero), KernelArgument.Of(group), lossWeightPointer, lossPointer,
                     columns, rows, groups, start, width, (float)((1 << bits) - 1), halfUp ? 1 : 0, (int)rounding, factorStride, factors,
                     spanColumns, start - spanStart);
 

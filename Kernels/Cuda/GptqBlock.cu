@@ -8,11 +8,9 @@
 //
 // Layout (per matrix e): Wt [C][R] fp32, GPTQ column j = row j of Wt, contiguous over the R output channels.
 // Numerics match the engine (Kernels/Gptq): q = clamp(round(x / s + z), 0, maxq) with half-up or half-even rounding,
-// y = round_to_dtype((q - z) * s), x[k] += F[j][k] · d for k > j with F unit upper triangular, where
-//   GPTQ form (original == null): F = Û (rows of chol(H⁻¹) over their diagonal), d = y − x (the updated weight);
-//   LDL form  (original != null): F = −R·diag(R)⁻¹ for H = R·Rᵀ, d = y − w (the weight before any feedback).
-// Both give the same x in exact arithmetic; the loss Σ c_j·(x_j − y_j)² is tr(ΔW·H·ΔWᵀ) of the damped H for
-// c_j = 1/U_jj² (GPTQ form) or R_jj² (LDL form), so the proxy loss needs no product with H.
+// y = round_to_dtype((q - z) * s), error d = y - x, x[k] += Û[j][k] · d for k > j (Û: rows of the upper Cholesky
+// factor U of H⁻¹ over their diagonal). With c_j = 1/U_jj², Σ c_j·d_j² over all columns is tr(ΔW·H·ΔWᵀ) for the
+// damped H that was factored (ΔW = W − Q = Uᵀ·err), so the proxy loss needs no product with H.
 
 #include "DtypeRounding.cuh"
 
@@ -23,13 +21,12 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 3) gptq_block(
     float* __restrict__ wt,                 // [E][C][R] working weight; block rows become dequantized values
     unsigned char* __restrict__ codes,      // [E][C][R] integer codes, processing order
     float* __restrict__ error,              // [E][errorRows][R] d of each column, for the lazy update of later columns
-    const float* __restrict__ factor,       // [F][C][C] unit upper factors; matrix e uses e % F
+    const float* __restrict__ factor,       // [F][C][C] Û; matrix e uses e % F
     const float* __restrict__ scale,        // [E][G][R] scale of each group and row
     const float* __restrict__ zero,         // [E][G][R] zero point of each group and row
     const int* __restrict__ group,          // [E][C] group of each processing-order column
-    const float* __restrict__ original,     // [E][C][R] weights before feedback (LDL form), or null (GPTQ form)
     const float* __restrict__ lossWeight,   // [F][C] c_j per processing column, or null: no loss
-    double* __restrict__ loss,              // [E][R] Σ c_j·(x_j − y_j)² accumulated over launches
+    double* __restrict__ loss,              // [E][R] Σ c_j·d_j² accumulated over launches
     int columns,                            // C
     int rows,                               // R
     int groups,                             // G
@@ -87,11 +84,10 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 3) gptq_block(
             float y = (q - z) * s;
             y = roundTo == 1 ? round_bf16(y) : roundTo == 2 ? round_fp16(y) : y;
             const long long at = matrix + (long long)column * rows + r;
-            const float d = y - (original == nullptr ? x[j] : original[at]);
+            const float d = y - x[j];
             if (lw != nullptr)
             {
-                const float residual = x[j] - y;
-                lossSum += (double)(residual * residual) * (double)lw[column];
+                lossSum += (double)(d * d) * (double)lw[column];
             }
 
             codes[at] = (unsigned char)q;

@@ -103,9 +103,9 @@ internal static class GptqBatch
             order = options.Order == QuantizationOrder.Activation
                 ? diagonals.masked_fill(deadGptq, 1).sort(1, descending: true, stable: true).Indices
                 : null;
-            // The fused loop takes GPTQ's LDL form: one in-place Cholesky per Hessian, the whole batch at once.
-            var feedback = GptqLoop.CanFuse(device, BlockOf(options, columns));
-            factors = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, feedback ? long.MaxValue : factorChunkElements, feedback, stage);
+            // With the fused loop (CUDA) the factors are made in place, the whole batch at once.
+            var inPlace = GptqLoop.CanFuse(device, BlockOf(options, columns));
+            factors = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, inPlace ? long.MaxValue : factorChunkElements, inPlace, stage);
         }
 
         // 3) per weight position: stacked weights, static scales, round to nearest; then GPTQ's column loops.
@@ -213,16 +213,15 @@ internal static class GptqBatch
 
     private static int BlockOf(GptqOptions options, int columns) => options.BlockSize == 0 ? columns : Math.Min(options.BlockSize, columns);
 
-    // The loop's factor of every GPTQ item in processing order (LDL form for the fused loop, else Û), chunk by chunk,
-    // and whether each succeeded at the first damping.
-    private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, bool feedback, Action<GptqStage>? stage)
+    // Û of every GPTQ item in processing order, chunk by chunk, and whether each succeeded at the first damping.
+    private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, bool inPlace, Action<GptqStage>? stage)
     {
         var columns = hessians[0].Columns;
         // Equal chunks (32 Hessians of 7168 at most 10 per launch: 4 × 8, not 10 + 10 + 10 + 2).
         var chunk = GptqBatchWorkspace.FactorChunk(hessians.Length, columns, chunkElements);
         if (chunk == hessians.Length)
         {
-            return FactorizeChunk(hessians, dead, order, relDamp, feedback, stage);
+            return FactorizeChunk(hessians, dead, order, relDamp, inPlace, stage);
         }
 
         var device = hessians[0].Device;
@@ -230,13 +229,12 @@ internal static class GptqBatch
             empty(hessians.Length, columns, columns, ScalarType.Float32, device),
             empty(hessians.Length, columns, ScalarType.Float32, device),
             empty(hessians.Length, ScalarType.Float32, device),
-            empty(hessians.Length, ScalarType.Bool, device),
-            feedback);
+            empty(hessians.Length, ScalarType.Bool, device));
         for (var start = 0; start < hessians.Length; start += chunk)
         {
             using var inner = NewDisposeScope();
             var count = Math.Min(chunk, hessians.Length - start);
-            var part = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp, feedback, stage);
+            var part = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp, inPlace, stage);
             stage?.Invoke(GptqStage.Permutation);
             all.Factor.narrow(0, start, count).copy_(part.Factor);
             all.LossWeight.narrow(0, start, count).copy_(part.LossWeight);
@@ -247,7 +245,7 @@ internal static class GptqBatch
         return all;
     }
 
-    private static GptqBatchFactors FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, bool feedback, Action<GptqStage>? stage)
+    private static GptqBatchFactors FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, bool inPlace, Action<GptqStage>? stage)
     {
         stage?.Invoke(GptqStage.Permutation);
         using var scope = NewDisposeScope();
@@ -263,8 +261,8 @@ internal static class GptqBatch
             rows.Dispose();
         }
 
-        var (factor, lossWeight, damping, ok) = feedback ? HessianFactorization.FactorizeBatchFeedback(h, relDamp, stage) : HessianFactorization.FactorizeBatch(h, relDamp, stage);
-        return new GptqBatchFactors(factor.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope(), feedback);
+        var (factor, lossWeight, damping, ok) = HessianFactorization.FactorizeBatch(h, relDamp, stage, inPlace);
+        return new GptqBatchFactors(factor.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
     }
 
     // Runs quantize for every item, disposing the results already made when a later item throws.

@@ -45,7 +45,7 @@ internal sealed class GptqBatchPosition
     public Tensor? Values { get; private set; }
 
     /// <summary>
-    /// (G, rows) float64: per row of each GPTQ item, the fused loop's Σ c_j·(x_j − y_j)², i.e. tr(ΔW·(H + λI)·ΔWᵀ) with
+    /// (G, rows) float64: per row of each GPTQ item, the fused loop's Σ c_j·d_j², i.e. tr(ΔW·(H + λI)·ΔWᵀ) with
     /// the damped, dead-column-fixed H; null when the loop ran unfused.
     /// </summary>
     public Tensor? DampedLoss { get; private set; }
@@ -125,11 +125,10 @@ internal sealed class GptqBatchPosition
                 var joined = Join(members, working);
                 if (members.Length > 1)
                 {
-                    // The join copied them: free the parts before the LDL form's copy of the originals is made.
+                    // The join copied them: free the parts before the loop's workspace is made.
                     Array.ForEach(members, m => working[m].Dispose());
                 }
 
-                var original = factors.FromOriginal ? joined.clone() : null;
                 var (codes, loss) = GptqLoop.RunFused(
                     joined,
                     factors.Factor,
@@ -139,7 +138,6 @@ internal sealed class GptqBatchPosition
                     spec,
                     block,
                     factors.LossWeight,
-                    original,
                     stage);
                 for (var m = 0; m < members.Length; m++)
                 {
@@ -160,12 +158,7 @@ internal sealed class GptqBatchPosition
                     using var scope = NewDisposeScope();
                     // Fresh copies: the single path hands the loop tensors of its own, and so does this.
                     var groups = ColumnGroups.FromStatic(scales[t][k].clone(), zeros[t][k].clone(), groupSize, orderOnHost?[k], spec);
-                    if (factors.FromOriginal)
-                {
-                    throw new InvalidOperationException("the LDL-form factor needs the fused loop");
-                }
-
-                return GptqLoop.Run(working[t][k].clone(), factors.Factor[k].clone(), groups, spec, block).to_type(ScalarType.Byte).MoveToOuterDisposeScope();
+                    return GptqLoop.Run(working[t][k].clone(), factors.Factor[k].clone(), groups, spec, block).to_type(ScalarType.Byte).MoveToOuterDisposeScope();
                 }).ToArray());
                 working[t].Dispose();
             }

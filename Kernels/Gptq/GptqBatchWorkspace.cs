@@ -10,9 +10,9 @@ namespace MoeQuant.Kernels.Gptq;
 /// <item>factorization phase: <c>4C²·(N + 9k)</c> for N items factorized k at a time — every item's Û, plus the chunk's
 /// stacked and permuted Hessians, reversed copy, recursion temporaries and assembled inverse (about 8 copies), plus the
 /// chunk's factor before it is copied out;</item>
-/// <item>column-loop phase, per item: <c>4C² + 22·ΣR·C + 4·R·C + 16·ΣR·G + 32·C + 16·S·ΣR + 12·S·C</c> — the factor; per position the fp32 weight,
+/// <item>column-loop phase, per item: <c>4C² + 18·ΣR·C + 4·R·C + 16·ΣR·G + 32·C + 16·S·ΣR + 12·S·C</c> — the factor; per position the fp32 weight,
 /// uint8 RTN codes and fp32 RTN values (9 bytes a weight), the loop's Wᵀ in processing order, its tied-position join and
-/// uint8 codes (9 more), the LDL form's copy of the weights before feedback (4 more); the loop's span of errors and its lazy-update bands (<c>16·S·ΣR + 12·S·C</c>, S the span);
+/// uint8 codes (9 more); the loop's span of errors and its lazy-update bands (<c>16·S·ΣR + 12·S·C</c>, S the span);
 /// scales, zero points and their transposes; masks and indices;</item>
 /// <item>per call: <c>68·R·C + 8·C²</c> — one matrix's proxy-loss product at a time ([W; Q−W; RTN−W] stacked, its
 /// 3xTF32 split and product, H's split);</item>
@@ -88,7 +88,7 @@ public static class GptqBatchWorkspace
         // (3·S × rows) and factor rows (3·S × C), fp32.
         var span = (long)FusedGptqLoop.DefaultSpan;
         var bands = (3 * span * 4 * (sumRows + c)) + (4 * span * sumRows);
-        var loopPerItem = square + (22 * sumRows * c) + (4 * maxRows * c) + (16 * sumRows * groups) + (32 * c) + bands;
+        var loopPerItem = square + (18 * sumRows * c) + (4 * maxRows * c) + (16 * sumRows * groups) + (32 * c) + bands;
         var perCall = (68 * maxRows * c) + (2 * square);
         return Math.Max(factorPhase, items * loopPerItem) + perCall;
     }

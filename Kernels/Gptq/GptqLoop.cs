@@ -72,23 +72,22 @@ internal static class GptqLoop
     /// uses factor e mod F, so T tied weights of F Hessians share their factors without copies.
     /// </summary>
     /// <param name="working">(E, columns, rows) float32 contiguous: transposed weights in processing order. Overwritten.</param>
-    /// <param name="factors">(F, columns, columns) float32 contiguous unit upper factors (Û, or the LDL form's with <paramref name="original"/>), F dividing E.</param>
+    /// <param name="factors">(F, columns, columns) float32 contiguous Û, F dividing E.</param>
     /// <param name="scale">(E, groups, rows) float32 contiguous.</param>
     /// <param name="zero">(E, groups, rows) float32 contiguous.</param>
     /// <param name="group">(E, columns) int32 contiguous: the group at every processing position.</param>
     /// <param name="spec">The quantizer.</param>
     /// <param name="blockSize">Columns per block, at most 128.</param>
-    /// <param name="lossWeight">(F, columns) float32 contiguous loss weights (1/U_jj², or R_jj² in LDL form), or null: no loss.</param>
-    /// <param name="original">(E, columns, rows) weights before any feedback, for an LDL-form factor; null: Û.</param>
+    /// <param name="lossWeight">(F, columns) float32 contiguous loss weights 1/U_jj², or null: no loss.</param>
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
     /// <returns>(E, columns, rows) uint8 unsigned codes in processing order; (E, rows) fp64 damped losses when weighted.</returns>
     public static (Tensor Codes, Tensor? Loss) RunFused(
-        Tensor working, Tensor factors, Tensor scale, Tensor zero, Tensor group, QuantizerSpec spec, int blockSize, Tensor? lossWeight = null, Tensor? original = null, Action<GptqStage>? stage = null)
+        Tensor working, Tensor factors, Tensor scale, Tensor zero, Tensor group, QuantizerSpec spec, int blockSize, Tensor? lossWeight = null, Action<GptqStage>? stage = null)
     {
         var rounding = spec.ScaleDtype == ScalarType.BFloat16 ? FusedGptqLoop.Rounding.BFloat16
             : spec.ScaleDtype == ScalarType.Float16 ? FusedGptqLoop.Rounding.Float16
             : FusedGptqLoop.Rounding.None;
-        return FusedGptqLoop.Run(working, factors, scale, zero, group, spec.Bits, blockSize, spec.Rounding == CodeRounding.HalfUp, rounding, lossWeight, original, stage: stage);
+        return FusedGptqLoop.Run(working, factors, scale, zero, group, spec.Bits, blockSize, spec.Rounding == CodeRounding.HalfUp, rounding, lossWeight, stage: stage);
     }
 
     private static Tensor Fused(Tensor working, Tensor factor, ColumnGroups groups, QuantizerSpec spec, int blockSize)

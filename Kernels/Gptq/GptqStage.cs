@@ -29,7 +29,7 @@ public enum GptqStage
     /// <summary>The factorization's block assembly and reversals (zeros, cat, flip, contiguous copies).</summary>
     FactorAssembly,
 
-    /// <summary>Unit diagonal of Û (or of the LDL form's F, with its loss weights) and the finiteness check of every factor.</summary>
+    /// <summary>Unit diagonal of Û, its loss weights and the finiteness check of every factor.</summary>
     FactorNormalize,
 
     /// <summary>Stacking one weight position in fp32 and zeroing dead columns.</summary>

@@ -57,63 +57,45 @@ internal static class HessianFactorization
     /// computed exactly as there (same operation on the same (C, C) layout), so a matrix that succeeds here gets the
     /// factor Factorize would give it. Matrices that fail are flagged; the caller retries them through the single path.
     /// </summary>
-    /// <param name="hessians">(E, C, C) float32 contiguous, processing order; damped in place.</param>
+    /// <param name="hessians">(E, C, C) float32 contiguous, processing order; damped in place, and overwritten when <paramref name="inPlace"/>.</param>
     /// <param name="relDamp">Relative damping.</param>
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
+    /// <param name="inPlace">
+    /// Factor in place, the whole batch at once: <c>H + λI = R·Rᵀ</c> (<see cref="ReverseCholesky"/>), then U = R⁻¹
+    /// (<see cref="UpperTriangularInverse"/>), about 2/3·n³ in products. Otherwise <see cref="InverseCholesky"/> (4/3·n³,
+    /// recursion temporaries), the single path's own arithmetic, which the CPU tests compare bit for bit.
+    /// </param>
     /// <returns>
-    /// Û (E, C, C) float32 contiguous; the loss weights 1/U_jj² (E, C) float32, with which GPTQ's scaled errors sum to
-    /// tr(ΔW·(H + λI)·ΔWᵀ); the damping λ (E) float32; and (E) bool: whether each factorization succeeded with finite values.
+    /// Û (E, C, C) float32 contiguous (<paramref name="hessians"/> itself when in place); the loss weights 1/U_jj² (E, C)
+    /// float32, with which GPTQ's scaled errors sum to tr(ΔW·(H + λI)·ΔWᵀ); the damping λ (E) float32; and (E) bool:
+    /// whether each factorization succeeded with finite values.
     /// </returns>
-    public static (Tensor Factor, Tensor LossWeight, Tensor Damping, Tensor Ok) FactorizeBatch(Tensor hessians, double relDamp, Action<GptqStage>? stage = null)
+    public static (Tensor Factor, Tensor LossWeight, Tensor Damping, Tensor Ok) FactorizeBatch(Tensor hessians, double relDamp, Action<GptqStage>? stage = null, bool inPlace = false)
     {
         using var scope = NewDisposeScope();
         // 1) damping on the diagonal: one small reduction per matrix, the single path's own arithmetic.
         var damping = AddDamping(hessians, relDamp, stage);
         // 2) all factors at once; failures are flags, not exceptions.
-        var (upper, failed) = InverseCholesky.TryUpperFactorOfInverse(hessians, stage);
-        // 3) unit diagonals, 4) finite check, per matrix.
+        Tensor upper, failed;
+        if (inPlace)
+        {
+            failed = ReverseCholesky.FactorInPlace(hessians, stage);
+            UpperTriangularInverse.InvertInPlace(hessians, stage);
+            upper = hessians;
+        }
+        else
+        {
+            (upper, failed) = InverseCholesky.TryUpperFactorOfInverse(hessians, stage);
+        }
+
+        // 3) unit diagonals, 4) finite check per matrix through a sum, which NaN and Inf reach (no (E, C, C) mask).
         stage?.Invoke(GptqStage.FactorNormalize);
         var diagonal = upper.diagonal(0, 1, 2).clone();
         upper.div_(diagonal.unsqueeze(2));
         var lossWeight = diagonal.mul_(diagonal).reciprocal_();
-        var ok = failed.logical_not().logical_and_(upper.isfinite().flatten(1).all(1));
-        return (upper.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
-    }
-
-    /// <summary>
-    /// The error-feedback factor of GPTQ's LDL (Babai nearest-plane) form for a batch, in place and with no host
-    /// synchronization: damping as <see cref="FactorizeBatch"/> (so the same matrices succeed), then <c>H + λI = R·Rᵀ</c>
-    /// with R upper (<see cref="ReverseCholesky"/>, one n³/3 Cholesky and no inverse). With R the loop reads
-    /// <c>x_k += F[j, k]·(y_j − w_j)</c> for j &lt; k against the ORIGINAL weights w, and its proxy loss is
-    /// <c>Σ_k c_k·(x_k − y_k)²</c>; the codes are GPTQ's, since R = U⁻¹ for <c>(H + λI)⁻¹ = UᵀU</c>.
-    /// </summary>
-    /// <param name="hessians">(E, C, C) float32 contiguous, processing order; damped and overwritten by the factor.</param>
-    /// <param name="relDamp">Relative damping.</param>
-    /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
-    /// <param name="panel">Panel width of the factorization (<see cref="ReverseCholesky.PanelWidth"/>).</param>
-    /// <returns>
-    /// Factor: <paramref name="hessians"/> itself (the same tensor), <c>F[i, k] = −R_ik / R_kk</c> above the diagonal, 1 on
-    /// it, 0 below. LossWeight: (E, C) float32, <c>c_k = R_kk²</c>. Damping: (E) float32 λ. Ok: (E) bool, whether each
-    /// factorization succeeded with finite values.
-    /// </returns>
-    public static (Tensor Factor, Tensor LossWeight, Tensor Damping, Tensor Ok) FactorizeBatchFeedback(
-        Tensor hessians, double relDamp, Action<GptqStage>? stage = null, int panel = ReverseCholesky.PanelWidth)
-    {
-        using var scope = NewDisposeScope();
-        // 1) damping, exactly as FactorizeBatch.
-        var damping = AddDamping(hessians, relDamp, stage);
-        // 2) R in place; failures are flags, not exceptions.
-        var failed = ReverseCholesky.FactorInPlace(hessians, stage, panel);
-        // 3) c_k = R_kk², then column k divided by −R_kk (the diagonal copied first: it is divided too) and a unit diagonal.
-        stage?.Invoke(GptqStage.FactorNormalize);
-        var diagonal = hessians.diagonal(0, 1, 2).clone();
-        var lossWeight = diagonal.square();
-        hessians.div_(diagonal.neg_().unsqueeze(1));
-        hessians.diagonal(0, 1, 2).fill_(1);
-        // 4) finite check per matrix through a sum, which NaN and Inf reach: no (E, C, C) mask of a whole batch.
-        var finite = hessians.sum([1, 2]).isfinite().logical_and_(lossWeight.sum(1).isfinite());
+        var finite = upper.sum([1, 2]).isfinite().logical_and_(lossWeight.sum(1).isfinite());
         var ok = failed.logical_not().logical_and_(finite);
-        return (hessians, lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
+        return (inPlace ? upper : upper.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
     }
 
     // λ = relDamp · mean(diag H) added to every diagonal: one small reduction per matrix, the single path's own arithmetic.

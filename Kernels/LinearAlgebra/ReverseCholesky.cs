@@ -6,11 +6,10 @@ using static TorchSharp.torch;
 namespace MoeQuant.Kernels.LinearAlgebra;
 
 /// <summary>
-/// <c>H = R·Rᵀ</c> with R upper triangular, for a batch of symmetric positive definite matrices, in place: the factor GPTQ's
-/// LDL (Babai nearest-plane) form needs, which is GPTQ itself without the inverse (<c>R = U⁻¹</c> for <c>H⁻¹ = UᵀU</c>).
-/// It replaces <see cref="InverseCholesky"/> on the batched path: one Cholesky, n³/3 in products, where the inverse
-/// factor costs 4/3·n³ and recursive <c>cat</c> copies; and in place, with temporaries of a few panels, so a whole batch
-/// of 32 experts factors in one pass instead of chunks of 8.
+/// <c>H = R·Rᵀ</c> with R upper triangular, for a batch of symmetric positive definite matrices, in place: GPTQ's
+/// <c>U = R⁻¹</c> (<c>H⁻¹ = UᵀU</c>) follows from <see cref="UpperTriangularInverse"/>. With it the batched path issues
+/// about 2/3·n³ in products where <see cref="InverseCholesky"/> issues 4/3·n³ and recursive <c>cat</c> copies; and in
+/// place, with temporaries of a few panels, so a whole batch of 32 experts factors in one pass instead of chunks of 8.
 /// <para>
 /// Blocked and right-looking from the bottom-right corner upward, which is the lower Cholesky of <c>J·H·J</c> (J the
 /// reversal) without materialising the flip. Per panel of columns [s, e): the diagonal block is factored by batched
