@@ -48,6 +48,8 @@ internal static class GptqBatchBenchmark
             // One budget for every call, measured before the first: libtorch's cached blocks make later readings smaller.
             var settings = Budget(cuda);
             MseSearch(recorder, cuda, experts[0].Gate.Weight);
+            GptqFactorAccuracy.Measure(recorder, experts[0].GateUpHessian.Matrix, RelDamp, "gate_proj+up_proj");
+            GptqFactorAccuracy.Measure(recorder, experts[0].DownHessian.Matrix, RelDamp, "down_proj");
             foreach (var (name, (order, scale)) in Configs.Where(c => config is null || c.Key == config))
             {
                 var options = new GptqOptions { GroupSize = GroupSize, RelDamp = RelDamp, Order = order, Scale = scale };

@@ -11,7 +11,9 @@ namespace MoeQuant.Kernels.Cuda;
 /// </summary>
 public static class FusedGptqLoop
 {
-    private const int ThreadsPerBlock = 128;
+    // Two threads a row (Cuda/GptqBlock.cu): 128 rows a block.
+    private const int ThreadsPerBlock = 256;
+    private const int RowsPerBlock = ThreadsPerBlock / 2;
 
     /// <summary>How the dequantized value is rounded inside the loop (the model dtype the weight is stored in).</summary>
     public enum Rounding
@@ -82,7 +84,7 @@ public static class FusedGptqLoop
         var spanColumns = Math.Min(columns, Math.Max(blockSize, span / blockSize * blockSize));
         using var error = empty(matrices, spanColumns, rows, dtype: ScalarType.Float32, device: wt.device);
         var factorStride = factors == 1 ? 0L : (long)columns * columns;
-        var grid = ((uint)((rows + ThreadsPerBlock - 1) / ThreadsPerBlock), (uint)matrices, 1u);
+        var grid = ((uint)((rows + RowsPerBlock - 1) / RowsPerBlock), (uint)matrices, 1u);
         var (lossWeightPointer, lossPointer) = (Pointer(lossWeight), Pointer(loss));
 
         for (var spanStart = 0; spanStart < columns; spanStart += spanColumns)

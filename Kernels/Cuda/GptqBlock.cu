@@ -1,9 +1,10 @@
 // The in-block column loop of GPTQ, fused: for each of B consecutive GPTQ columns (processing order), quantize every
 // output row, round the dequantized value to the model dtype, record the error and apply it to the block's later
-// columns. One thread owns one output row and keeps its B values in registers; the block's B×B slice of the factor
-// lives in shared memory and is read as float4 broadcasts. Every index into the register array is a compile-time
-// constant (both loops are unrolled), so the rank-1 updates are register FMAs with one shared load per four of them;
-// the previous shared-memory row kept 1 block per SM and was latency-bound at 5 ms per expert.
+// columns. Two neighbouring threads own one output row, each keeping half of its B values in registers (columns of its
+// parity), and exchange each column's value by a shuffle so both quantize it identically; the block's B×B slice of the
+// factor lives in shared memory, split by column parity, and is read as float4 broadcasts. Every index into the
+// register arrays is a compile-time constant (both loops are unrolled), so the rank-1 updates are register FMAs with one
+// shared load per four. A whole row per thread needed more registers than it has and spilled to the stack.
 // blockIdx.y selects the matrix of a batch (experts of one shape), so small matrices still fill the GPU.
 //
 // Layout (per matrix e): Wt [C][R] fp32, GPTQ column j = row j of Wt, contiguous over the R output channels.
@@ -15,9 +16,10 @@
 #include "DtypeRounding.cuh"
 
 #define GPTQ_MAX_BLOCK 128
-#define GPTQ_THREADS 128
+#define GPTQ_HALF (GPTQ_MAX_BLOCK / 2)      // columns a thread keeps
+#define GPTQ_THREADS 256                    // 128 rows, two threads each
 
-extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 3) gptq_block(
+extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
     float* __restrict__ wt,                 // [E][C][R] working weight; block rows become dequantized values
     unsigned char* __restrict__ codes,      // [E][C][R] integer codes, processing order
     float* __restrict__ error,              // [E][errorRows][R] d of each column, for the lazy update of later columns
@@ -40,12 +42,15 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 3) gptq_block(
     int errorRows,                          // rows per matrix of the error buffer (the lazy-update span)
     int errorOffset)                        // row of the error buffer that column blockStart goes to
 {
-    extern __shared__ float4 shared4[];     // [GPTQ_MAX_BLOCK][GPTQ_MAX_BLOCK / 4], zero outside the block
+    // [parity][j][GPTQ_HALF]: Û[j][2i + parity] at i, zero outside the block and on or below the diagonal.
+    extern __shared__ float4 shared4[];
     float* u = reinterpret_cast<float*>(shared4);
 
     const int e = blockIdx.y;
     const int t = threadIdx.x;
-    const int r = blockIdx.x * blockDim.x + t;
+    const int parity = t & 1;
+    const int r = blockIdx.x * (GPTQ_THREADS / 2) + (t >> 1);
+    const bool live = r < rows; // both threads of a row agree, and every lane stays for the shuffles
     const long long matrix = (long long)e * columns * rows;
     const float* fe = factor + (long long)(e % factors) * factorStride;
 
@@ -53,19 +58,17 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 3) gptq_block(
     {
         const int a = idx / GPTQ_MAX_BLOCK;
         const int b = idx - a * GPTQ_MAX_BLOCK;
-        u[idx] = a < blockSize && b > a && b < blockSize ? fe[(long long)(blockStart + a) * columns + blockStart + b] : 0.0f;
+        const float v = a < blockSize && b > a && b < blockSize ? fe[(long long)(blockStart + a) * columns + blockStart + b] : 0.0f;
+        u[((b & 1) * GPTQ_MAX_BLOCK + a) * GPTQ_HALF + (b >> 1)] = v;
     }
-    float x[GPTQ_MAX_BLOCK];
+    float x[GPTQ_HALF]; // x[i]: column 2i + parity
 #pragma unroll
-    for (int k = 0; k < GPTQ_MAX_BLOCK; k++)
+    for (int i = 0; i < GPTQ_HALF; i++)
     {
-        x[k] = r < rows && k < blockSize ? wt[matrix + (long long)(blockStart + k) * rows + r] : 0.0f;
+        const int k = 2 * i + parity;
+        x[i] = live && k < blockSize ? wt[matrix + (long long)(blockStart + k) * rows + r] : 0.0f;
     }
     __syncthreads();
-    if (r >= rows)
-    {
-        return;
-    }
 
     const float* lw = lossWeight == nullptr ? nullptr : lossWeight + (factorStride == 0 ? 0 : (long long)(e % factors) * columns);
     double lossSum = 0.0;
@@ -74,40 +77,53 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 3) gptq_block(
     {
         if (j < blockSize)
         {
+            // Column j lives with the thread of parity j & 1; its partner gets the value and computes the same d.
+            const bool owner = parity == (j & 1);
+            const float mine = x[j / 2];
+            const float theirs = __shfl_xor_sync(0xffffffffu, mine, 1);
+            const float xj = owner ? mine : theirs;
             const int column = blockStart + j;
-            const long long meta = ((long long)e * groups + group[e * columns + column]) * rows + r;
+            const long long meta = ((long long)e * groups + group[e * columns + column]) * rows + (live ? r : 0);
             const float s = scale[meta];
             const float z = zero[meta];
-            const float scaled = x[j] / s + z;
+            const float scaled = xj / s + z;
             float q = halfUp ? floorf(scaled + 0.5f) : rintf(scaled);
             q = fminf(fmaxf(q, 0.0f), maxq);
             float y = (q - z) * s;
             y = roundTo == 1 ? round_bf16(y) : roundTo == 2 ? round_fp16(y) : y;
-            const long long at = matrix + (long long)column * rows + r;
-            const float d = y - x[j];
-            if (lw != nullptr)
+            const float d = y - xj;
+            if (owner && live)
             {
-                lossSum += (double)(d * d) * (double)lw[column];
+                const long long at = matrix + (long long)column * rows + r;
+                codes[at] = (unsigned char)q;
+                wt[at] = y;
+                error[((long long)e * errorRows + errorOffset + j) * rows + r] = d;
+                if (lw != nullptr)
+                {
+                    lossSum += (double)(d * d) * (double)lw[column];
+                }
             }
 
-            codes[at] = (unsigned char)q;
-            wt[at] = y;
-            error[((long long)e * errorRows + errorOffset + j) * rows + r] = d;
-            const float4* row = shared4 + j * (GPTQ_MAX_BLOCK / 4);
+            // Own later columns k = 2i + parity > j.
+            const float4* row = shared4 + (parity * GPTQ_MAX_BLOCK + j) * (GPTQ_HALF / 4);
 #pragma unroll
-            for (int k4 = (j + 1) / 4; k4 < GPTQ_MAX_BLOCK / 4; k4++)
+            for (int i4 = (j / 2) / 4; i4 < GPTQ_HALF / 4; i4++)
             {
-                const float4 f = row[k4];
-                if (4 * k4 + 0 > j) x[4 * k4 + 0] = fmaf(f.x, d, x[4 * k4 + 0]);
-                if (4 * k4 + 1 > j) x[4 * k4 + 1] = fmaf(f.y, d, x[4 * k4 + 1]);
-                if (4 * k4 + 2 > j) x[4 * k4 + 2] = fmaf(f.z, d, x[4 * k4 + 2]);
-                if (4 * k4 + 3 > j) x[4 * k4 + 3] = fmaf(f.w, d, x[4 * k4 + 3]);
+                const float4 f = row[i4];
+                if (2 * (4 * i4 + 0) + parity > j) x[4 * i4 + 0] = fmaf(f.x, d, x[4 * i4 + 0]);
+                if (2 * (4 * i4 + 1) + parity > j) x[4 * i4 + 1] = fmaf(f.y, d, x[4 * i4 + 1]);
+                if (2 * (4 * i4 + 2) + parity > j) x[4 * i4 + 2] = fmaf(f.z, d, x[4 * i4 + 2]);
+                if (2 * (4 * i4 + 3) + parity > j) x[4 * i4 + 3] = fmaf(f.w, d, x[4 * i4 + 3]);
             }
         }
     }
 
     if (lw != nullptr)
     {
-        loss[(long long)e * rows + r] += lossSum;
+        lossSum += __shfl_xor_sync(0xffffffffu, lossSum, 1);
+        if (live && parity == 0)
+        {
+            loss[(long long)e * rows + r] += lossSum;
+        }
     }
 }

@@ -62,7 +62,7 @@ internal static class HessianFactorization
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
     /// <param name="inPlace">
     /// Factor in place, the whole batch at once: <c>H + λI = R·Rᵀ</c> (<see cref="ReverseCholesky"/>), then U = R⁻¹
-    /// (<see cref="UpperTriangularInverse"/>), about 2/3·n³ in products. Otherwise <see cref="InverseCholesky"/> (4/3·n³,
+    /// (<see cref="UpperTriangularInverse"/>), about n³ in products and no chunks. Otherwise <see cref="InverseCholesky"/> (4/3·n³,
     /// recursion temporaries), the single path's own arithmetic, which the CPU tests compare bit for bit.
     /// </param>
     /// <returns>

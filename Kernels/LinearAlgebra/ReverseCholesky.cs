@@ -8,7 +8,7 @@ namespace MoeQuant.Kernels.LinearAlgebra;
 /// <summary>
 /// <c>H = R·Rᵀ</c> with R upper triangular, for a batch of symmetric positive definite matrices, in place: GPTQ's
 /// <c>U = R⁻¹</c> (<c>H⁻¹ = UᵀU</c>) follows from <see cref="UpperTriangularInverse"/>. With it the batched path issues
-/// about 2/3·n³ in products where <see cref="InverseCholesky"/> issues 4/3·n³ and recursive <c>cat</c> copies; and in
+/// about n³ in products where <see cref="InverseCholesky"/> issues 4/3·n³ and recursive <c>cat</c> copies; and in
 /// place, with temporaries of a few panels, so a whole batch of 32 experts factors in one pass instead of chunks of 8.
 /// <para>
 /// Blocked and right-looking from the bottom-right corner upward, which is the lower Cholesky of <c>J·H·J</c> (J the

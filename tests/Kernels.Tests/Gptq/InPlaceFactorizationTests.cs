@@ -17,7 +17,7 @@ public class InPlaceFactorizationTests
     [Theory]
     [InlineData(90)] // one panel
     [InlineData(600)] // three panels, the last narrow
-    [InlineData(1100)] // inverse slabs of the panel product: [0, 512) and [512, 768)
+    [InlineData(1100)] // two levels of the inverse's recursion
     public void Should_give_the_factor_and_loss_weights_of_the_fp64_reference(int n)
     {
         using var scope = NewDisposeScope();
@@ -73,15 +73,15 @@ public class InPlaceFactorizationTests
     }
 
     [Theory]
-    [InlineData(100, 16, 24)] // slabs that end inside panels
-    [InlineData(300, 256, 512)] // the defaults, one narrow last panel
-    public void Should_invert_upper_triangular_matrices_in_place(int n, int panel, int slabRows)
+    [InlineData(100, 16)] // halves that are not multiples of 64, leaves of different widths
+    [InlineData(700, 256)] // the default leaf, aligned halves
+    public void Should_invert_upper_triangular_matrices_in_place(int n, int leafSize)
     {
         using var scope = NewDisposeScope();
         var r = linalg.cholesky(ReverseCholeskyTests.RandomSpd(2, n, seed: n)).transpose(1, 2).contiguous();
         var inverse = r.clone();
 
-        UpperTriangularInverse.InvertInPlace(inverse, panel: panel, slabRows: slabRows);
+        UpperTriangularInverse.InvertInPlace(inverse, leafSize: leafSize);
 
         var identity = eye(n, dtype: ScalarType.Float64).expand(2, n, n);
         var error = (r.bmm(inverse) - identity).abs().max().item<double>();
