@@ -19,10 +19,10 @@ public sealed record GptqBatchItem(Hessian Hessian, IReadOnlyList<GptqWeight> We
 internal static class GptqBatch
 {
     /// <summary>
-    /// Stacked Hessians per factorization launch: 2^29 float32 (2 GiB), so C = 7168 goes 10 at a time and the
-    /// factorization's temporaries (about 8× the stack) stay near 16 GiB; C = 2048 goes 128 at a time.
+    /// Stacked Hessians per factorization launch: 2^31 float32 (8 GiB), so a batch of 32 at C = 7168 factors in one
+    /// pass (the factorization works in place, with temporaries of a few panels); larger batches go in equal chunks.
     /// </summary>
-    internal const long FactorChunkElements = 1L << 29;
+    internal const long FactorChunkElements = 1L << 31;
 
     /// <summary>See <see cref="Gptq.QuantizeBatch(IReadOnlyList{GptqBatchItem}, GptqOptions, GptqBatchSettings)"/>.</summary>
     /// <param name="items">Units of one shape.</param>
@@ -103,9 +103,7 @@ internal static class GptqBatch
             order = options.Order == QuantizationOrder.Activation
                 ? diagonals.masked_fill(deadGptq, 1).sort(1, descending: true, stable: true).Indices
                 : null;
-            // With the fused loop (CUDA) the factors are made in place, the whole batch at once.
-            var inPlace = GptqLoop.CanFuse(device, BlockOf(options, columns));
-            factors = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, inPlace ? long.MaxValue : factorChunkElements, inPlace, stage);
+            factors = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, factorChunkElements, stage);
         }
 
         // 3) per weight position: stacked weights, static scales, round to nearest; then GPTQ's column loops.
@@ -214,14 +212,14 @@ internal static class GptqBatch
     private static int BlockOf(GptqOptions options, int columns) => options.BlockSize == 0 ? columns : Math.Min(options.BlockSize, columns);
 
     // Û of every GPTQ item in processing order, chunk by chunk, and whether each succeeded at the first damping.
-    private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, bool inPlace, Action<GptqStage>? stage)
+    private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, Action<GptqStage>? stage)
     {
         var columns = hessians[0].Columns;
         // Equal chunks (32 Hessians of 7168 at most 10 per launch: 4 × 8, not 10 + 10 + 10 + 2).
         var chunk = GptqBatchWorkspace.FactorChunk(hessians.Length, columns, chunkElements);
         if (chunk == hessians.Length)
         {
-            return FactorizeChunk(hessians, dead, order, relDamp, inPlace, stage);
+            return FactorizeChunk(hessians, dead, order, relDamp, stage);
         }
 
         var device = hessians[0].Device;
@@ -234,7 +232,7 @@ internal static class GptqBatch
         {
             using var inner = NewDisposeScope();
             var count = Math.Min(chunk, hessians.Length - start);
-            var part = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp, inPlace, stage);
+            var part = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp, stage);
             stage?.Invoke(GptqStage.Permutation);
             all.Factor.narrow(0, start, count).copy_(part.Factor);
             all.LossWeight.narrow(0, start, count).copy_(part.LossWeight);
@@ -245,7 +243,7 @@ internal static class GptqBatch
         return all;
     }
 
-    private static GptqBatchFactors FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, bool inPlace, Action<GptqStage>? stage)
+    private static GptqBatchFactors FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, Action<GptqStage>? stage)
     {
         stage?.Invoke(GptqStage.Permutation);
         using var scope = NewDisposeScope();
@@ -261,7 +259,7 @@ internal static class GptqBatch
             rows.Dispose();
         }
 
-        var (factor, lossWeight, damping, ok) = HessianFactorization.FactorizeBatch(h, relDamp, stage, inPlace);
+        var (factor, lossWeight, damping, ok) = HessianFactorization.FactorizeBatch(h, relDamp, stage);
         return new GptqBatchFactors(factor.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
     }
 

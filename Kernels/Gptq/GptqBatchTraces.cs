@@ -14,7 +14,7 @@ namespace MoeQuant.Kernels.Gptq;
 internal static class GptqBatchTraces
 {
     // Items per batched product: bounds the bf16 copies of H (C² each) and of the stacked weights (2·R·C each).
-    private const long ChunkElements = 1L << 30;
+    private const long ChunkElements = 1L << 29;
 
     /// <summary>(items, positions, 3) float64 traces; zero for items with no calibration tokens.</summary>
     /// <param name="items">The batch.</param>
@@ -49,8 +49,10 @@ internal static class GptqBatchTraces
                 var a = empty(count, 2 * rows, columns, ScalarType.BFloat16, device);
                 a.narrow(1, 0, rows).copy_(w);
                 a.narrow(1, rows, rows).copy_(p.RtnValues.narrow(0, start, count) - w);
-                var product = a.bmm(h).mul_(a);
-                return product.view(count, 2, -1).sum(2, type: ScalarType.Float64);
+                // Row sums first, in the product's dtype (fp32 accumulation): a sum straight to fp64 would copy the whole
+                // product to fp64 first.
+                var rowSums = a.bmm(h).mul_(a).sum(2);
+                return rowSums.to_type(ScalarType.Float64).view(count, 2, rows).sum(2);
             }).ToArray();
             productTraces.Add(stack(perPosition, 1).MoveToOuterDisposeScope());
         }
@@ -78,7 +80,7 @@ internal static class GptqBatchTraces
         var index = tensor(gptqItems.Select(e => (long)e).ToArray(), device: device);
         var slots = tensor(gptqItems.Select(e => (long)gptqSlot[e]).ToArray(), device: device);
         var difference = p.Values!.index_select(0, slots) - p.Weight.index_select(0, index);
-        var perColumn = difference.mul_(difference).sum(1, type: ScalarType.Float64);
+        var perColumn = difference.mul_(difference).sum(1).to_type(ScalarType.Float64); // fp32 sums of R positive terms
         var deadColumns = perColumn.mul(dead.index_select(0, index)).sum(1);
         var damped = p.DampedLoss!.index_select(0, slots).sum(1);
         var undamped = damped - (damping.index_select(0, slots).to_type(ScalarType.Float64) * perColumn.sum(1)) - deadColumns;

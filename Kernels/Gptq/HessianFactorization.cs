@@ -26,16 +26,15 @@ internal static class HessianFactorization
             var damped = hessian.clone();
             using var relScalar = rel.ToScalar(); // held to the end: see PinnedScalars
             damped.diagonal().add_(meanDiagonal.mul(relScalar));
-            // 2) U with H⁻¹ = UᵀU, as J·L⁻¹·J for J H J = L Lᵀ (J the reversal).
-            Tensor upper;
-            try
-            {
-                upper = InverseCholesky.UpperFactorOfInverse(damped);
-            }
-            catch (NotPositiveDefiniteException)
+            // 2) U with H⁻¹ = UᵀU: H + λI = R·Rᵀ in place, then U = R⁻¹ in place (as the batch does, FactorizeBatch).
+            var batch = damped.unsqueeze(0);
+            if (ReverseCholesky.FactorInPlace(batch).item<bool>())
             {
                 continue;
             }
+
+            UpperTriangularInverse.InvertInPlace(batch);
+            var upper = damped;
 
             // 3) unit diagonal, so the loop's update is W[k] += Û[j,k]·(q_j − w_j) with no division. The diagonal is
             //    copied first: dividing by a view of itself would turn it into 1 before the rest of its row is divided.
@@ -57,37 +56,24 @@ internal static class HessianFactorization
     /// computed exactly as there (same operation on the same (C, C) layout), so a matrix that succeeds here gets the
     /// factor Factorize would give it. Matrices that fail are flagged; the caller retries them through the single path.
     /// </summary>
-    /// <param name="hessians">(E, C, C) float32 contiguous, processing order; damped in place, and overwritten when <paramref name="inPlace"/>.</param>
+    /// <param name="hessians">(E, C, C) float32 contiguous, processing order; damped, then overwritten by Û.</param>
     /// <param name="relDamp">Relative damping.</param>
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
-    /// <param name="inPlace">
-    /// Factor in place, the whole batch at once: <c>H + λI = R·Rᵀ</c> (<see cref="ReverseCholesky"/>), then U = R⁻¹
-    /// (<see cref="UpperTriangularInverse"/>), about n³ in products and no chunks. Otherwise <see cref="InverseCholesky"/> (4/3·n³,
-    /// recursion temporaries), the single path's own arithmetic, which the CPU tests compare bit for bit.
-    /// </param>
     /// <returns>
-    /// Û (E, C, C) float32 contiguous (<paramref name="hessians"/> itself when in place); the loss weights 1/U_jj² (E, C)
+    /// Û (E, C, C) float32 contiguous (<paramref name="hessians"/> itself); the loss weights 1/U_jj² (E, C)
     /// float32, with which GPTQ's scaled errors sum to tr(ΔW·(H + λI)·ΔWᵀ); the damping λ (E) float32; and (E) bool:
     /// whether each factorization succeeded with finite values.
     /// </returns>
-    public static (Tensor Factor, Tensor LossWeight, Tensor Damping, Tensor Ok) FactorizeBatch(Tensor hessians, double relDamp, Action<GptqStage>? stage = null, bool inPlace = false)
+    public static (Tensor Factor, Tensor LossWeight, Tensor Damping, Tensor Ok) FactorizeBatch(Tensor hessians, double relDamp, Action<GptqStage>? stage = null)
     {
         using var scope = NewDisposeScope();
         // 1) damping on the diagonal: one small reduction per matrix, the single path's own arithmetic.
         var damping = AddDamping(hessians, relDamp, stage);
-        // 2) all factors at once; failures are flags, not exceptions.
-        Tensor upper, failed;
-        if (inPlace)
-        {
-            failed = ReverseCholesky.FactorInPlace(hessians, stage);
-            UpperTriangularInverse.InvertInPlace(hessians, stage);
-            upper = hessians;
-        }
-        else
-        {
-            (upper, failed) = InverseCholesky.TryUpperFactorOfInverse(hessians, stage);
-        }
-
+        // 2) all factors at once, in place: H + λI = R·Rᵀ (ReverseCholesky), then U = R⁻¹ (UpperTriangularInverse), about
+        //    n³ in products for the whole batch with temporaries of a few panels. Failures are flags, not exceptions.
+        var failed = ReverseCholesky.FactorInPlace(hessians, stage);
+        UpperTriangularInverse.InvertInPlace(hessians, stage);
+        var upper = hessians;
         // 3) unit diagonals, 4) finite check per matrix through a sum, which NaN and Inf reach (no (E, C, C) mask).
         stage?.Invoke(GptqStage.FactorNormalize);
         var diagonal = upper.diagonal(0, 1, 2).clone();
@@ -95,7 +81,7 @@ internal static class HessianFactorization
         var lossWeight = diagonal.mul_(diagonal).reciprocal_();
         var finite = upper.sum([1, 2]).isfinite().logical_and_(lossWeight.sum(1).isfinite());
         var ok = failed.logical_not().logical_and_(finite);
-        return (inPlace ? upper : upper.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
+        return (upper, lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
     }
 
     // λ = relDamp · mean(diag H) added to every diagonal: one small reduction per matrix, the single path's own arithmetic.

@@ -16,9 +16,13 @@ public class GptqBatchBenchmarkTests
             GptqBatchBenchmark.Run(new BenchRecorder(path, TextWriter.Null), torch.CPU, batch: 3, new GptqBatchBenchmark.ExpertShape(Hidden: 256, Intermediate: 128, Tokens: 512));
             var lines = File.ReadAllLines(path).Select(l => JsonNode.Parse(l)!).ToList();
 
-            // The MSE search check, then two configurations, each: gate alone, gate+up tied, down, the per-expert summary.
-            Assert.Equal(9, lines.Count);
+            // The MSE search check, the factor accuracy of both Hessians, then two configurations, each: gate alone, gate+up
+            // tied, down, the per-expert summary.
+            Assert.Equal(11, lines.Count);
             Assert.Equal(0.0, (double)lines[0]["results"]!["scalesDifferingFraction"]!);
+            var accuracy = lines.Where(l => (string?)l["benchmark"] == "gptq-factor-accuracy").ToList();
+            Assert.Equal(2, accuracy.Count);
+            Assert.All(accuracy, l => Assert.InRange((double)l["results"]!["inPlaceFrobeniusRelative"]!, 1e-9, 1e-4));
             var measured = lines.Where(l => (string?)l["benchmark"] == "gptq-batch").ToList();
             Assert.Equal(6, measured.Count);
             foreach (var line in measured)
@@ -48,8 +52,9 @@ public class GptqBatchBenchmarkTests
             GptqBatchBenchmark.Run(new BenchRecorder(path, TextWriter.Null), torch.CPU, batch: 2, Shape, stages: true, config: "activation+mse");
             var lines = File.ReadAllLines(path).Select(l => JsonNode.Parse(l)!).ToList();
 
-            // The MSE search check, then one configuration: three measured calls, each with its stages, the expert and its stages.
-            Assert.Equal(9, lines.Count);
+            // The MSE search check, the factor accuracy of both Hessians, then one configuration: three measured calls, each
+            // with its stages, the expert and its stages.
+            Assert.Equal(11, lines.Count);
             var staged = lines.Where(l => (string?)l["benchmark"] == "gptq-batch-stages").ToList();
             Assert.Equal(3, staged.Count);
             foreach (var line in staged)

@@ -40,7 +40,7 @@ public class BatchSettingsTests
     [Fact]
     public void Should_announce_every_stage_in_order_and_change_no_bit_when_stages_are_observed()
     {
-        // 512 columns: the recursive factorization splits once (leaves of 256), so its products run too.
+        // 512 columns: two panels of 256 for the Cholesky and one split of the inverse, so their products run too.
         const int columns = 512;
         using var set = Items(count: 3, columns, tied: true);
         var options = TestWeights.Options(groupSize: 128) with { Order = QuantizationOrder.Activation };
@@ -54,15 +54,16 @@ public class BatchSettingsTests
             var firstEntries = seen.Distinct().ToList();
             Assert.Equal(
                 [
-                    GptqStage.Validation, GptqStage.DeadColumns, GptqStage.Permutation, GptqStage.Damping, GptqStage.FactorAssembly,
-                    GptqStage.FactorLeaf, GptqStage.FactorProduct, GptqStage.FactorNormalize, GptqStage.WeightStack, GptqStage.ScaleSearch,
+                    GptqStage.Validation, GptqStage.DeadColumns, GptqStage.Permutation, GptqStage.Damping, GptqStage.FactorLeaf,
+                    GptqStage.FactorAssembly, GptqStage.FactorProduct, GptqStage.FactorNormalize, GptqStage.WeightStack, GptqStage.ScaleSearch,
                     GptqStage.RoundToNearest, GptqStage.LoopSetup, GptqStage.ColumnLoop, GptqStage.Dequantize, GptqStage.ProxyLoss,
                     GptqStage.HostSync, GptqStage.Outputs,
                 ],
                 firstEntries);
-            // Two leaves (256 + 256), two product steps and one assembly per split, plus the reversals around the recursion.
-            Assert.Equal(2, seen.Count(s => s == GptqStage.FactorLeaf));
-            Assert.Equal(2, seen.Count(s => s == GptqStage.FactorProduct));
+            // Cholesky: a leaf per panel, and the panel product and trailing update above the first; inverse: two leaves
+            // (256 + 256) and one product step.
+            Assert.Equal(4, seen.Count(s => s == GptqStage.FactorLeaf));
+            Assert.Equal(3, seen.Count(s => s == GptqStage.FactorProduct));
             Assert.Equal(2, seen.Count(s => s == GptqStage.WeightStack));
         }
         finally
