@@ -64,8 +64,8 @@ internal static class GptqBatchTraces
         return all.mul_(calibrated.view(-1, 1, 1)).MoveToOuterDisposeScope();
     }
 
-    // (items) GPTQ's undamped trace of one position (traces: its (items, 2) [W, RTN]): the loop's damped sum less λ·‖ΔW‖² and the dead columns' ‖ΔW‖²;
-    // round to nearest's for items that did not run GPTQ.
+    // (items) GPTQ's undamped trace of one position (traces: its (items, 2) [W, RTN]): the loop's damped sum less
+    // λ·‖ΔW‖² and the dead columns' ‖ΔW‖²; round to nearest's for items that did not run GPTQ.
     private static Tensor GptqTraces(GptqBatchPosition p, int[] gptqSlot, Tensor damping, Tensor dead, Tensor traces)
     {
         var items = gptqSlot.Length;
@@ -79,8 +79,12 @@ internal static class GptqBatchTraces
 
         var index = tensor(gptqItems.Select(e => (long)e).ToArray(), device: device);
         var slots = tensor(gptqItems.Select(e => (long)gptqSlot[e]).ToArray(), device: device);
-        var difference = p.Values!.index_select(0, slots) - p.Weight.index_select(0, index);
-        var perColumn = difference.mul_(difference).sum(1).to_type(ScalarType.Float64); // fp32 sums of R positive terms
+        // ‖ΔW‖² per column, item by item: one (R, C) temporary at a time, fp32 sums of R positive terms.
+        var perColumn = stack(gptqItems.Select(e =>
+        {
+            using var difference = p.Values![gptqSlot[e]] - p.Weight[e];
+            return difference.mul_(difference).sum(0);
+        }).ToArray()).to_type(ScalarType.Float64);
         var deadColumns = perColumn.mul(dead.index_select(0, index)).sum(1);
         var damped = p.DampedLoss!.index_select(0, slots).sum(1);
         var undamped = damped - (damping.index_select(0, slots).to_type(ScalarType.Float64) * perColumn.sum(1)) - deadColumns;
