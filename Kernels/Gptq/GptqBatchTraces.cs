@@ -83,7 +83,7 @@ internal static class GptqBatchTraces
         var perColumn = stack(gptqItems.Select(e =>
         {
             using var difference = p.Values![gptqSlot[e]] - p.Weight[e];
-            return difference.mul_(difference).sum(0);
+            return difference.mul_(difference).sum(dim: 0); // named: a bare 0 binds to sum(ScalarType? type)
         }).ToArray()).to_type(ScalarType.Float64);
         var deadColumns = perColumn.mul(dead.index_select(0, index)).sum(1);
         var damped = p.DampedLoss!.index_select(0, slots).sum(1);
