@@ -23,6 +23,10 @@ public static class FusedGptqLoop
         Float16 = 2,
     }
 
+    /// <summary>The rounding that stores values in <paramref name="dtype"/> (bf16, fp16; none for fp32).</summary>
+    public static Rounding RoundingFor(ScalarType dtype) =>
+        dtype == ScalarType.BFloat16 ? Rounding.BFloat16 : dtype == ScalarType.Float16 ? Rounding.Float16 : Rounding.None;
+
     /// <summary>Columns whose lazy updates to the columns after them are deferred and applied as one product.</summary>
     /// <remarks>
     /// Blocks of 128 columns update only the rest of their span; each span then updates every later column at once, so

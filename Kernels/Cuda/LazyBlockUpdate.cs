@@ -12,8 +12,6 @@ namespace MoeQuant.Kernels.Cuda;
 /// </summary>
 internal static class LazyBlockUpdate
 {
-    private const int Threads = 256;
-
     /// <summary>Applies the update of columns [start, start + width) to columns [start + width, stop) of every matrix.</summary>
     /// <param name="wt">(E, C, R) fp32 contiguous: transposed weights in processing order.</param>
     /// <param name="factor">(F, C, C) fp32 contiguous, F dividing E: matrix e uses factor e mod F (see <see cref="FusedGptqLoop.Run"/>).</param>
@@ -39,8 +37,8 @@ internal static class LazyBlockUpdate
         // Bands: errors as [hi; hi; lo] (E, 3·width, R), factor rows as [hi; lo; hi] (F, 3·width, rest).
         using var errorBands = empty(matrices, 3 * width, rows, ScalarType.Float32, wt.device);
         using var factorBands = empty(factors, 3 * width, rest, ScalarType.Float32, wt.device);
-        Split(device, Offset(d, (long)errorRow * rows), (long)errorRows * rows, rows, width, rows, matrices, errorBands, loSlot: 2);
-        Split(device, Offset(u, ((long)start * columns) + end), (long)columns * columns, columns, width, rest, factors, factorBands, loSlot: 1);
+        Tf32Bands.Split(device, Offset(d, (long)errorRow * rows), (long)errorRows * rows, rows, width, rows, matrices, errorBands, loSlot: 2);
+        Tf32Bands.Split(device, Offset(u, ((long)start * columns) + end), (long)columns * columns, columns, width, rest, factors, factorBands, loSlot: 1);
         var (e, f) = (DevicePointer.Of(errorBands), DevicePointer.Of(factorBands));
 
         // One product per group of matrices that walk the factors in order: all of them for a shared factor (stride 0),
@@ -58,16 +56,6 @@ internal static class LazyBlockUpdate
                 1f, Offset(w, (((long)first * columns) + end) * rows), rows, (long)columns * rows,
                 perProduct, Cublas.Compute32FFastTf32);
         }
-    }
-
-    // Cuda/SplitTf32.cu split_tf32_bands: a batch of strided (rows × cols) blocks into contiguous hi/lo bands.
-    private static void Split(int device, IntPtr source, long batchStride, int ld, int rows, int cols, int batch, Tensor bands, int loSlot)
-    {
-        var count = (long)batch * rows * cols;
-        var blocks = (uint)Math.Min(65535, (count + Threads - 1) / Threads);
-        CudaModuleCache.Get(device, "SplitTf32", "split_tf32_bands").Launch(
-            (blocks, 1u, 1u), (Threads, 1u, 1u), 0,
-            source, batchStride, ld, rows, cols, KernelArgument.Of(bands), count, loSlot);
     }
 
     private static IntPtr Offset(IntPtr pointer, long floats) => pointer + (nint)(floats * sizeof(float));

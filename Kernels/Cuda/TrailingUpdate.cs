@@ -12,8 +12,6 @@ namespace MoeQuant.Kernels.Cuda;
 /// </summary>
 internal static class TrailingUpdate
 {
-    private const int Threads = 256;
-
     /// <summary>Subtracts Xᵀ·X from the slabs of the trailing block of every matrix.</summary>
     /// <param name="a">(E, n, n) fp32 CUDA contiguous; its top-left s × s block is updated.</param>
     /// <param name="x">(E, w, s) fp32 CUDA contiguous: the panel R12 transposed.</param>
@@ -31,8 +29,8 @@ internal static class TrailingUpdate
         var source = DevicePointer.Of(x);
         using var left = empty(matrices, 3 * width, trailing, ScalarType.Float32, a.device);
         using var right = empty(matrices, 3 * width, trailing, ScalarType.Float32, a.device);
-        Split(device, source, width, trailing, matrices, left, loSlot: 2);
-        Split(device, source, width, trailing, matrices, right, loSlot: 1);
+        Tf32Bands.Split(device, source, (long)width * trailing, trailing, width, trailing, matrices, left, loSlot: 2);
+        Tf32Bands.Split(device, source, (long)width * trailing, trailing, width, trailing, matrices, right, loSlot: 1);
         var (l, r, c) = (DevicePointer.Of(left), DevicePointer.Of(right), DevicePointer.Of(a));
         var depth = 3 * width;
         var bandStride = (long)depth * trailing;
@@ -47,16 +45,6 @@ internal static class TrailingUpdate
                 1f, Offset(c, first), n, (long)n * n,
                 matrices, Cublas.Compute32FFastTf32);
         }
-    }
-
-    // Cuda/SplitTf32.cu split_tf32_bands: contiguous (batch, rows, cols) into (batch, 3·rows, cols) hi/lo row bands.
-    private static void Split(int device, IntPtr source, int rows, int cols, int batch, Tensor bands, int loSlot)
-    {
-        var count = (long)batch * rows * cols;
-        var blocks = (uint)Math.Min(65535, (count + Threads - 1) / Threads);
-        CudaModuleCache.Get(device, "SplitTf32", "split_tf32_bands").Launch(
-            (blocks, 1u, 1u), (Threads, 1u, 1u), 0,
-            source, (long)rows * cols, cols, rows, cols, KernelArgument.Of(bands), count, loSlot);
     }
 
     private static IntPtr Offset(IntPtr pointer, long floats) => pointer + (nint)(floats * sizeof(float));

@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.Cuda;
 using MoeQuant.Kernels.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -72,8 +73,16 @@ internal sealed class GptqBatchPosition
         var (scale, zero) = Fit(weight.view(count * rows, groups, groupSize), spec);
         var s = scale.view(count, rows, groups, 1);
         var z = zero.view(count, rows, groups, 1);
-        // Broadcasting one scale over its group computes, element for element, what the single path's expanded scales do.
         stage?.Invoke(GptqStage.RoundToNearest);
+        if (weight.device_type == DeviceType.CUDA)
+        {
+            // One pass over the weights, the same arithmetic element for element (Cuda/GroupRoundToNearest.cu).
+            var (fusedCodes, fusedValues) = FusedGroupQuantizer.RoundToNearest(
+                weight.view(count * rows, columns), scale.contiguous().view(count * rows, groups), zero.contiguous().view(count * rows, groups), spec);
+            return new GptqBatchPosition(weight, scale.view(count, rows, groups), zero.view(count, rows, groups), fusedCodes.view(count, rows, columns), fusedValues.view(count, rows, columns));
+        }
+
+        // Broadcasting one scale over its group computes, element for element, what the single path's expanded scales do.
         var rtnCodes = GroupQuantizer.Quantize(weight.view(count, rows, groups, groupSize), s, z, spec);
         var rtnValues = GroupQuantizer.Dequantize(rtnCodes, s, z, spec);
         // Codes are small integers: uint8 holds them exactly in a quarter of the memory.
@@ -176,11 +185,11 @@ internal sealed class GptqBatchPosition
             var groups = columns / groupSize;
             p.Codes = natural.transpose(1, 2).contiguous().MoveToOuterDisposeScope();
             processed[t].Dispose();
-            p.Values = GroupQuantizer.Dequantize(
-                p.Codes.to_type(ScalarType.Float32).view(count, rows, groups, groupSize),
-                p.Scale.index_select(0, gptqIndex).unsqueeze(3),
-                p.Zero.index_select(0, gptqIndex).unsqueeze(3),
-                spec).view(count, rows, columns).MoveToOuterDisposeScope();
+            var (scale, zero) = (p.Scale.index_select(0, gptqIndex), p.Zero.index_select(0, gptqIndex));
+            p.Values = (device.type == DeviceType.CUDA
+                ? FusedGroupQuantizer.Dequantize(p.Codes.view(count * rows, columns), scale.view(count * rows, groups), zero.view(count * rows, groups), spec)
+                : GroupQuantizer.Dequantize(p.Codes.to_type(ScalarType.Float32).view(count, rows, groups, groupSize), scale.unsqueeze(3), zero.unsqueeze(3), spec))
+                .view(count, rows, columns).MoveToOuterDisposeScope();
         }
     }
 

@@ -84,9 +84,7 @@ internal static class GptqLoop
     public static (Tensor Codes, Tensor? Loss) RunFused(
         Tensor working, Tensor factors, Tensor scale, Tensor zero, Tensor group, QuantizerSpec spec, int blockSize, Tensor? lossWeight = null, Action<GptqStage>? stage = null)
     {
-        var rounding = spec.ScaleDtype == ScalarType.BFloat16 ? FusedGptqLoop.Rounding.BFloat16
-            : spec.ScaleDtype == ScalarType.Float16 ? FusedGptqLoop.Rounding.Float16
-            : FusedGptqLoop.Rounding.None;
+        var rounding = FusedGptqLoop.RoundingFor(spec.ScaleDtype);
         return FusedGptqLoop.Run(working, factors, scale, zero, group, spec.Bits, blockSize, spec.Rounding == CodeRounding.HalfUp, rounding, lossWeight, stage: stage);
     }
 

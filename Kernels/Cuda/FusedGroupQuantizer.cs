@@ -1,0 +1,81 @@
+using MoeQuant.Kernels.Quantization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Kernels.Cuda;
+
+/// <summary>
+/// Round to nearest and dequantization with static group scales on a CUDA device, one pass each (Cuda/GroupRoundToNearest.cu),
+/// element for element <see cref="GroupQuantizer.Quantize"/> and <see cref="GroupQuantizer.Dequantize"/>: the tensor-op chains
+/// read and write the weights five to seven times.
+/// </summary>
+public static class FusedGroupQuantizer
+{
+    private const int Threads = 256;
+
+    /// <summary>Codes and their values.</summary>
+    /// <param name="weight">(N, C) fp32 contiguous CUDA.</param>
+    /// <param name="scale">(N, G) fp32 contiguous, C = G · group size.</param>
+    /// <param name="zero">(N, G) fp32 contiguous unsigned zero points.</param>
+    /// <param name="spec">The quantizer.</param>
+    /// <returns>(N, C) uint8 unsigned codes and (N, C) fp32 values rounded to the scale dtype.</returns>
+    public static (Tensor Codes, Tensor Values) RoundToNearest(Tensor weight, Tensor scale, Tensor zero, QuantizerSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var groupSize = Check(weight, scale, zero);
+        var codes = empty(weight.shape, ScalarType.Byte, weight.device);
+        var values = empty_like(weight);
+        var count = weight.numel();
+        if (count > 0)
+        {
+            CudaModuleCache.Get(weight.device.index, "GroupRoundToNearest", "group_round_to_nearest").Launch(
+                Grid(count), (Threads, 1u, 1u), 0,
+                KernelArgument.Of(weight), KernelArgument.Of(scale), KernelArgument.Of(zero), KernelArgument.Of(codes), KernelArgument.Of(values),
+                count, groupSize, (float)spec.MaxCode, spec.Rounding == CodeRounding.HalfUp ? 1 : 0, (int)FusedGptqLoop.RoundingFor(spec.ScaleDtype));
+        }
+
+        return (codes, values);
+    }
+
+    /// <summary>Values of codes.</summary>
+    /// <param name="codes">(N, C) uint8 contiguous CUDA unsigned codes.</param>
+    /// <param name="scale">(N, G) fp32 contiguous, C = G · group size.</param>
+    /// <param name="zero">(N, G) fp32 contiguous unsigned zero points.</param>
+    /// <param name="spec">The quantizer.</param>
+    /// <returns>(N, C) fp32 values rounded to the scale dtype.</returns>
+    public static Tensor Dequantize(Tensor codes, Tensor scale, Tensor zero, QuantizerSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var groupSize = Check(codes, scale, zero);
+        var values = empty(codes.shape, ScalarType.Float32, codes.device);
+        var count = codes.numel();
+        if (count > 0)
+        {
+            CudaModuleCache.Get(codes.device.index, "GroupRoundToNearest", "group_dequantize").Launch(
+                Grid(count), (Threads, 1u, 1u), 0,
+                KernelArgument.Of(codes), KernelArgument.Of(scale), KernelArgument.Of(zero), KernelArgument.Of(values),
+                count, groupSize, (int)FusedGptqLoop.RoundingFor(spec.ScaleDtype));
+        }
+
+        return values;
+    }
+
+    private static (uint, uint, uint) Grid(long count) => ((uint)Math.Min(65535 * 8, (count + Threads - 1) / Threads), 1u, 1u);
+
+    // The group size, after checking shapes and layouts.
+    private static int Check(Tensor elements, Tensor scale, Tensor zero)
+    {
+        if (elements.dim() != 2 || scale.dim() != 2 || !scale.shape.SequenceEqual(zero.shape) || scale.shape[0] != elements.shape[0]
+            || scale.shape[1] == 0 || elements.shape[1] % scale.shape[1] != 0)
+        {
+            throw new ArgumentException($"expected (N, C) elements with (N, G) scales and zero points, G dividing C: [{string.Join(",", elements.shape)}], [{string.Join(",", scale.shape)}], [{string.Join(",", zero.shape)}]");
+        }
+
+        if (!elements.is_contiguous() || !scale.is_contiguous() || !zero.is_contiguous())
+        {
+            throw new ArgumentException("elements, scales and zero points must be contiguous");
+        }
+
+        return (int)(elements.shape[1] / scale.shape[1]);
+    }
+}
