@@ -27,6 +27,6 @@ run() { # name, devices, time limit in seconds
     "$gpu" "$2" "$(( (end - start) / 1000000 ))e-3" "$hash" | tee -a "$out/pipeline.jsonl"
 }
 
-run one-gpu 0 150
-run split-gpu 0:2 90
+run one-gpu 0 400
+run split-gpu 0:2 200
 [ "${PIPELINE_CPU:-1}" = 0 ] || run cpu cpu 90
