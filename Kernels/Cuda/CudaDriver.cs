@@ -37,6 +37,16 @@ public static class CudaDriver
         return Enumerable.Range(0, count).Select(Describe).ToList();
     }
 
+    /// <summary>A device's architecture for NVRTC, e.g. "sm_90", from its compute capability (no context needed).</summary>
+    public static string Architecture(int ordinal)
+    {
+        EnsureAvailable();
+        Check(NativeMethods.cuDeviceGet(out var device, ordinal), "cuDeviceGet");
+        Check(NativeMethods.cuDeviceGetAttribute(out var major, AttributeComputeCapabilityMajor, device), "cuDeviceGetAttribute");
+        Check(NativeMethods.cuDeviceGetAttribute(out var minor, AttributeComputeCapabilityMinor, device), "cuDeviceGetAttribute");
+        return $"sm_{major}{minor}";
+    }
+
     /// <summary>Throws the typed exception for a failed driver call.</summary>
     internal static void Check(int result, string call)
     {

@@ -8,12 +8,17 @@ namespace MoeQuant.Kernels.Cuda;
 
 /// <summary>
 /// Loads the kernels embedded as Kernels/Cuda/*.cu: compiled once per (source, architecture, NVRTC version) and kept as
-/// cubin files in the user cache folder, so a run pays NVRTC's compile time (seconds) only on its first use of a machine.
+/// cubin files in the user cache folder, so a run pays NVRTC's compile time only on its first use of a machine (seconds
+/// for most kernels; the GPTQ column loop's takes much longer, hence <see cref="Precompile"/>).
 /// </summary>
 public static partial class CudaModuleCache
 {
     private static readonly ConcurrentDictionary<(int Device, string Source), IntPtr> Modules = new();
     private static readonly ConcurrentDictionary<(int Device, string Source, string Function), CudaKernel> Kernels = new();
+
+    // One compile per (source, architecture) in this process, however many threads ask for it at once: a device thread
+    // that needs a kernel a background precompile is still building waits for that build instead of starting another.
+    private static readonly ConcurrentDictionary<(string Source, string Architecture), Lazy<byte[]>> Cubins = new();
 
     /// <summary>The kernel <paramref name="function"/> (an extern "C" name) of Cuda/<paramref name="source"/>.cu on a device.</summary>
     public static CudaKernel Get(int device, string source, string function) =>
@@ -24,15 +29,36 @@ public static partial class CudaModuleCache
             return new CudaKernel(key.Device, key.Function, handle);
         });
 
+    /// <summary>
+    /// Compiles (or finds cached) the cubins of <paramref name="sources"/> for a device on a thread-pool thread, so that a
+    /// kernel whose compile takes long is ready, or nearly, when its first launch comes: the GPTQ column loop's fully
+    /// unrolled kernel is the slow one. A failure is kept and raised by that first launch, as without a precompile.
+    /// </summary>
+    /// <param name="device">CUDA device ordinal (only its architecture is read; no context is needed).</param>
+    /// <param name="sources">Kernel sources, as for <see cref="Get"/>.</param>
+    public static void Precompile(int device, params string[] sources)
+    {
+        var task = Task.Run(() =>
+        {
+            var architecture = CudaDriver.Architecture(device);
+            foreach (var source in sources)
+            {
+                _ = Cubin(source, architecture);
+            }
+        });
+        _ = task.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+    }
+
     private static IntPtr Load(int device, string source)
     {
         CudaContext.MakeCurrent(device);
-        var architecture = CudaDriver.Devices()[device].Architecture;
-        var text = ReadEmbeddedSource(source);
-        var cubin = CachedCubin(text, source, architecture);
+        var cubin = Cubin(source, CudaDriver.Architecture(device));
         CudaDriver.Check(NativeMethods.cuModuleLoadData(out var module, cubin), $"cuModuleLoadData({source})");
         return module;
     }
+
+    private static byte[] Cubin(string source, string architecture) =>
+        Cubins.GetOrAdd((source, architecture), k => new Lazy<byte[]>(() => CachedCubin(ReadEmbeddedSource(k.Source), k.Source, k.Architecture))).Value;
 
     private static byte[] CachedCubin(string text, string source, string architecture)
     {

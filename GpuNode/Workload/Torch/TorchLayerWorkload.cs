@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using MoeQuant.GpuNode.Durability;
+using MoeQuant.Kernels.Cuda;
 using MoeQuant.Kernels.Gptq;
 using MoeQuant.Kernels.Tensors;
 using MoeQuant.Messages;
@@ -58,9 +59,18 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
     /// <summary>The linears of every unit of <paramref name="layer"/>, by unit module name.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> LinearsOf(int layer) => _unitLinears[layer];
 
-    public ILayerWeights LoadLayer(string device, int layer) => new TorchLayerWeights(
-        device,
-        DecoderLayerWeights.Load(_options.Config, layer, new CheckpointWeightSource(_checkpoint), TorchDevices.Of(device), _options.DType));
+    public ILayerWeights LoadLayer(string device, int layer)
+    {
+        var target = TorchDevices.Of(device);
+        if (target.type == TorchSharp.DeviceType.CUDA)
+        {
+            // The GPTQ column loop's kernel takes NVRTC long to compile on a machine's first run: start it now, beside
+            // the load and the calibration, instead of at the layer's first GPTQ launch (a no-op once it is built).
+            CudaModuleCache.Precompile(target.index, "GptqBlock");
+        }
+
+        return new TorchLayerWeights(device, DecoderLayerWeights.Load(_options.Config, layer, new CheckpointWeightSource(_checkpoint), target, _options.DType));
+    }
 
     public IActivations ReadInput(string device, int layer, int shard)
     {
