@@ -110,7 +110,8 @@ internal static class GptqBatch
         var positions = Enumerable.Range(0, items[0].Weights.Count).Select(t => GptqBatchPosition.Prepare(items, t, dead, groupSize, spec, stage)).ToArray();
         if (gptq.Length > 0)
         {
-            GptqBatchPosition.RunLoops(positions, gptqIndex, order, factors!, groupSize, spec, BlockOf(options, columns), stage);
+            var block = options.BlockSize == 0 ? columns : Math.Min(options.BlockSize, columns);
+            GptqBatchPosition.RunLoops(positions, gptqIndex, order, factors!, groupSize, spec, block, stage);
         }
 
         // 4) proxy losses with each item's undamped H in natural order, left on the device.
@@ -208,8 +209,6 @@ internal static class GptqBatch
 
     // The result owns its tensors (fresh copies, never views of the batch): they leave every dispose scope.
     private static Tensor Keep(Tensor t) => t.contiguous().DetachFromDisposeScope();
-
-    private static int BlockOf(GptqOptions options, int columns) => options.BlockSize == 0 ? columns : Math.Min(options.BlockSize, columns);
 
     // Û of every GPTQ item in processing order, chunk by chunk, and whether each succeeded at the first damping.
     private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, Action<GptqStage>? stage)
