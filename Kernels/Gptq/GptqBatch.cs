@@ -130,10 +130,9 @@ internal static class GptqBatch
         }
         else
         {
-            var precision = device.type == DeviceType.CUDA ? ProxyPrecision.Tf32 : ProxyPrecision.Fp32;
             traces = stack([.. items.SelectMany((item, e) => positions.Select(p => item.Hessian.Tokens == 0
                 ? zeros(3, ScalarType.Float64, device)
-                : ProxyLoss.Traces(item.Hessian.Matrix, p.Weight[e], [p.Of(e, gptqSlot[e]).Values, p.RtnValues[e]], precision)))]);
+                : ProxyLoss.Traces(item.Hessian.Matrix, p.Weight[e], [p.Of(e, gptqSlot[e]).Values, p.RtnValues[e]], fast: true)))]);
         }
 
         // 5) the one host synchronization: factor success, dead-column counts and traces of every item.

@@ -20,13 +20,13 @@ public enum GptqStage
     /// <summary>Relative damping added to every diagonal.</summary>
     Damping,
 
-    /// <summary>Diagonal blocks of the recursive factorization (at most 256 wide), or the panels of the in-place one (ReverseCholesky): Cholesky and triangular inverse through libtorch (cuSOLVER, cuBLAS).</summary>
+    /// <summary>Diagonal blocks of the in-place factorization (at most 256 wide): the Cholesky panels of ReverseCholesky and the leaves of UpperTriangularInverse, through libtorch (cuSOLVER, cuBLAS).</summary>
     FactorLeaf,
 
-    /// <summary>The factorization's fp32-accurate batched products (3xTF32 on CUDA): off-diagonal blocks, Schur complements, in-place trailing updates.</summary>
+    /// <summary>The factorization's fp32-accurate batched products (3xTF32 on CUDA): panel products, in-place trailing updates, the inverse's off-diagonal blocks.</summary>
     FactorProduct,
 
-    /// <summary>The factorization's block assembly and reversals (zeros, cat, flip, contiguous copies).</summary>
+    /// <summary>The factorization's copies into place: factored panels and leaves, products written back, the final triangle.</summary>
     FactorAssembly,
 
     /// <summary>Unit diagonal of Û, its loss weights and the finiteness check of every factor.</summary>

@@ -1,4 +1,3 @@
-using MoeQuant.Kernels.Gptq;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -29,7 +28,7 @@ public static class InverseCholesky
     public static Tensor UpperFactorOfInverse(Tensor hessian, int leafSize = LeafSize)
     {
         using var scope = NewDisposeScope();
-        var (upper, failed) = TryUpperFactorOfInverse(hessian, stage: null, leafSize);
+        var (upper, failed) = TryUpperFactorOfInverse(hessian, leafSize);
         // One check at the end: a host sync per leaf block would stall the queue of batched products.
         if (failed.any().item<bool>())
         {
@@ -48,19 +47,15 @@ public static class InverseCholesky
     /// Upper: same shape, dtype and device as <paramref name="hessian"/>, contiguous. Failed: (E) bool (a 0-d tensor for
     /// a (C, C) input) on the same device, true where a leading minor was not positive.
     /// </returns>
-    public static (Tensor Upper, Tensor Failed) TryUpperFactorOfInverse(Tensor hessian) => TryUpperFactorOfInverse(hessian, stage: null);
-
-    /// <summary><see cref="TryUpperFactorOfInverse(Tensor)"/>, announcing its stages (leaf factorizations, products, assembly) to <paramref name="stage"/>.</summary>
-    internal static (Tensor Upper, Tensor Failed) TryUpperFactorOfInverse(Tensor hessian, Action<GptqStage>? stage, int leafSize = LeafSize)
+    /// <param name="leafSize">Diagonal blocks at most this wide are factored directly; larger ones are split in two.</param>
+    public static (Tensor Upper, Tensor Failed) TryUpperFactorOfInverse(Tensor hessian, int leafSize = LeafSize)
     {
         ArgumentNullException.ThrowIfNull(hessian);
         ArgumentOutOfRangeException.ThrowIfLessThan(leafSize, 64);
-        stage?.Invoke(GptqStage.FactorAssembly);
         var batched = hessian.dim() == 3 ? hessian : hessian.unsqueeze(0);
         using var scope = NewDisposeScope();
         var failed = zeros(batched.shape[0], dtype: ScalarType.Bool, device: batched.device);
-        var inverse = Invert(batched.flip(1, 2), failed, stage, leafSize);
-        stage?.Invoke(GptqStage.FactorAssembly);
+        var inverse = Invert(batched.flip(1, 2), failed, leafSize);
         var upper = inverse.flip(1, 2).contiguous();
         return hessian.dim() == 3
             ? (upper.MoveToOuterDisposeScope(), failed.MoveToOuterDisposeScope())
@@ -69,13 +64,12 @@ public static class InverseCholesky
 
     // Returns L⁻¹ for A = L·Lᵀ, (E, n, n) lower triangular, and ORs each matrix's leaf failures into failed (E). L itself
     // is never needed: each level uses only its own L21 and its children's inverses. Each level frees its temporaries.
-    private static Tensor Invert(Tensor a, Tensor failed, Action<GptqStage>? stage, int leafSize)
+    private static Tensor Invert(Tensor a, Tensor failed, int leafSize)
     {
         using var scope = NewDisposeScope();
         var n = a.shape[1];
         if (n <= leafSize)
         {
-            stage?.Invoke(GptqStage.FactorLeaf);
             var (leaf, info) = linalg.cholesky_ex(a);
             failed.logical_or_(info.ne(0));
             var identity = eye(n, dtype: a.dtype, device: a.device).expand_as(a);
@@ -90,17 +84,14 @@ public static class InverseCholesky
         var a22 = a.narrow(1, half, rest).narrow(2, half, rest);
 
         // 1) X11 = L11⁻¹
-        var x11 = Invert(a11, failed, stage, leafSize);
+        var x11 = Invert(a11, failed, leafSize);
         // 2) L21 = A21·L11⁻ᵀ
-        stage?.Invoke(GptqStage.FactorProduct);
         var l21 = Fp32Bmm.Multiply(a21, x11.transpose(1, 2));
         // 3) X22 = L22⁻¹, L22 from the Schur complement A22 − L21·L21ᵀ
-        var x22 = Invert(a22 - Fp32Bmm.Multiply(l21, l21.transpose(1, 2)), failed, stage, leafSize);
+        var x22 = Invert(a22 - Fp32Bmm.Multiply(l21, l21.transpose(1, 2)), failed, leafSize);
         // 4) X21 = −X22·L21·X11, the lower-left block of L⁻¹
-        stage?.Invoke(GptqStage.FactorProduct);
         var x21 = Fp32Bmm.Multiply(Fp32Bmm.Multiply(x22, l21), x11).neg_();
 
-        stage?.Invoke(GptqStage.FactorAssembly);
         var zeros = torch.zeros_like(a21.transpose(1, 2));
         return cat([cat([x11, zeros], 2), cat([x21, x22], 2)], 1).MoveToOuterDisposeScope();
     }
