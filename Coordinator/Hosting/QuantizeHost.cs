@@ -50,6 +50,7 @@ internal static class QuantizeHost
             .AddSingleton<IValidateOptions<ClusterSettings>>(validator)
             .AddSingleton(sp => RunSetup.Create(sp, factory))
             .AddSingleton<RunCompletion>()
+            .AddHostedService<KernelCompileLog>()
             .AddSingleton(sp => new RunJournal(sp.GetRequiredService<RunSetup>().Layout))
             .AddSingleton(sp => Progress(sp.GetRequiredService<RunSetup>(), sp.GetRequiredService<ILoggerFactory>()));
 

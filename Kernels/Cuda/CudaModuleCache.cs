@@ -20,6 +20,10 @@ public static partial class CudaModuleCache
     // that needs a kernel a background precompile is still building waits for that build instead of starting another.
     private static readonly ConcurrentDictionary<(string Source, string Architecture), Lazy<byte[]>> Cubins = new();
 
+    /// <summary>Raised after each NVRTC compile (not for cubins found in the cache): source, architecture and the time
+    /// it took, so a host can log why a machine's first run is slower.</summary>
+    public static event Action<string, string, TimeSpan>? Compiled;
+
     /// <summary>The kernel <paramref name="function"/> (an extern "C" name) of Cuda/<paramref name="source"/>.cu on a device.</summary>
     public static CudaKernel Get(int device, string source, string function) =>
         Kernels.GetOrAdd((device, source, function), key =>
@@ -70,7 +74,9 @@ public static partial class CudaModuleCache
             return File.ReadAllBytes(path);
         }
 
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var cubin = NvrtcCompiler.Compile(text, source + ".cu", architecture, []);
+        Compiled?.Invoke(source, architecture, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         Directory.CreateDirectory(folder);
         var temp = $"{path}.{Environment.ProcessId}.tmp";
         File.WriteAllBytes(temp, cubin);

@@ -3,8 +3,12 @@
 // columns. Two neighbouring threads own one output row, each keeping half of its B values in registers (columns of its
 // parity), and exchange each column's value by a shuffle so both quantize it identically; the block's B×B slice of the
 // factor lives in shared memory, split by column parity, and is read as float4 broadcasts. Every index into the
-// register arrays is a compile-time constant (both loops are unrolled), so the rank-1 updates are register FMAs with one
-// shared load per four. A whole row per thread needed more registers than it has and spilled to the stack.
+// register arrays is a compile-time constant, so the rank-1 updates are register FMAs with one shared load per four. A
+// whole row per thread needed more registers than it has and spilled to the stack.
+// The columns go in chunks of GPTQ_CHUNK: within a chunk the loops are unrolled, and between chunks the register window
+// slides down by the chunk's half (x[i] ← x[i + GPTQ_CHUNK/2], a few moves per column), so that the chunk's columns are
+// always x[0..GPTQ_CHUNK/2) and the chunk loop itself need not be unrolled. Unrolling all 128 columns instead gave the
+// same code but took NVRTC three minutes to compile (measured on an H100 machine's first run).
 // blockIdx.y selects the matrix of a batch (experts of one shape), so small matrices still fill the GPU.
 //
 // Layout (per matrix e): Wt [C][R] fp32, GPTQ column j = row j of Wt, contiguous over the R output channels.
@@ -18,6 +22,8 @@
 #define GPTQ_MAX_BLOCK 128
 #define GPTQ_HALF (GPTQ_MAX_BLOCK / 2)      // columns a thread keeps
 #define GPTQ_THREADS 256                    // 128 rows, two threads each
+#define GPTQ_CHUNK 8                        // columns per unrolled chunk (a multiple of 8: one float4 of each parity)
+#define GPTQ_SLIDE (GPTQ_CHUNK / 2)         // register positions the window slides per chunk
 
 extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
     float* __restrict__ wt,                 // [E][C][R] working weight; block rows become dequantized values
@@ -72,49 +78,66 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
 
     const float* lw = lossWeight == nullptr ? nullptr : lossWeight + (factorStride == 0 ? 0 : (long long)(e % factors) * columns);
     double lossSum = 0.0;
-#pragma unroll
-    for (int j = 0; j < GPTQ_MAX_BLOCK; j++)
+#pragma unroll 1
+    for (int chunk = 0; chunk < GPTQ_MAX_BLOCK / GPTQ_CHUNK && chunk * GPTQ_CHUNK < blockSize; chunk++)
     {
-        if (j < blockSize)
+        // x[i] now holds column 2·(i + chunk·GPTQ_SLIDE) + parity; float4 index i4 of a factor row covers x[4·i4 ..].
+        const int first4 = chunk * (GPTQ_SLIDE / 4);
+#pragma unroll
+        for (int jj = 0; jj < GPTQ_CHUNK; jj++)
         {
-            // Column j lives with the thread of parity j & 1; its partner gets the value and computes the same d.
-            const bool owner = parity == (j & 1);
-            const float mine = x[j / 2];
-            const float theirs = __shfl_xor_sync(0xffffffffu, mine, 1);
-            const float xj = owner ? mine : theirs;
-            const int column = blockStart + j;
-            const long long meta = ((long long)e * groups + group[e * columns + column]) * rows + (live ? r : 0);
-            const float s = scale[meta];
-            const float z = zero[meta];
-            const float scaled = xj / s + z;
-            float q = halfUp ? floorf(scaled + 0.5f) : rintf(scaled);
-            q = fminf(fmaxf(q, 0.0f), maxq);
-            float y = (q - z) * s;
-            y = roundTo == 1 ? round_bf16(y) : roundTo == 2 ? round_fp16(y) : y;
-            const float d = y - xj;
-            if (owner && live)
+            const int j = chunk * GPTQ_CHUNK + jj;
+            if (j < blockSize)
             {
-                const long long at = matrix + (long long)column * rows + r;
-                codes[at] = (unsigned char)q;
-                wt[at] = y;
-                error[((long long)e * errorRows + errorOffset + j) * rows + r] = d;
-                if (lw != nullptr)
+                // Column j lives with the thread of parity j & 1; its partner gets the value and computes the same d.
+                const bool owner = parity == (jj & 1);
+                const float mine = x[jj / 2];
+                const float theirs = __shfl_xor_sync(0xffffffffu, mine, 1);
+                const float xj = owner ? mine : theirs;
+                const int column = blockStart + j;
+                const long long meta = ((long long)e * groups + group[e * columns + column]) * rows + (live ? r : 0);
+                const float s = scale[meta];
+                const float z = zero[meta];
+                const float scaled = xj / s + z;
+                float q = halfUp ? floorf(scaled + 0.5f) : rintf(scaled);
+                q = fminf(fmaxf(q, 0.0f), maxq);
+                float y = (q - z) * s;
+                y = roundTo == 1 ? round_bf16(y) : roundTo == 2 ? round_fp16(y) : y;
+                const float d = y - xj;
+                if (owner && live)
                 {
-                    lossSum += (double)(d * d) * (double)lw[column];
+                    const long long at = matrix + (long long)column * rows + r;
+                    codes[at] = (unsigned char)q;
+                    wt[at] = y;
+                    error[((long long)e * errorRows + errorOffset + j) * rows + r] = d;
+                    if (lw != nullptr)
+                    {
+                        lossSum += (double)(d * d) * (double)lw[column];
+                    }
+                }
+
+                // Own later columns: in the first float4 those past jj (known at compile time), then every one up to
+                // the block's end (a uniform branch: the same chunk for the whole CTA).
+                const float4* row = shared4 + (parity * GPTQ_MAX_BLOCK + j) * (GPTQ_HALF / 4) + first4;
+#pragma unroll
+                for (int i4 = 0; i4 < GPTQ_HALF / 4; i4++)
+                {
+                    if (i4 < GPTQ_HALF / 4 - first4)
+                    {
+                        const float4 f = row[i4];
+                        if (i4 > 0 || 2 * 0 + parity > jj) x[4 * i4 + 0] = fmaf(f.x, d, x[4 * i4 + 0]);
+                        if (i4 > 0 || 2 * 1 + parity > jj) x[4 * i4 + 1] = fmaf(f.y, d, x[4 * i4 + 1]);
+                        if (i4 > 0 || 2 * 2 + parity > jj) x[4 * i4 + 2] = fmaf(f.z, d, x[4 * i4 + 2]);
+                        if (i4 > 0 || 2 * 3 + parity > jj) x[4 * i4 + 3] = fmaf(f.w, d, x[4 * i4 + 3]);
+                    }
                 }
             }
+        }
 
-            // Own later columns k = 2i + parity > j.
-            const float4* row = shared4 + (parity * GPTQ_MAX_BLOCK + j) * (GPTQ_HALF / 4);
 #pragma unroll
-            for (int i4 = (j / 2) / 4; i4 < GPTQ_HALF / 4; i4++)
-            {
-                const float4 f = row[i4];
-                if (2 * (4 * i4 + 0) + parity > j) x[4 * i4 + 0] = fmaf(f.x, d, x[4 * i4 + 0]);
-                if (2 * (4 * i4 + 1) + parity > j) x[4 * i4 + 1] = fmaf(f.y, d, x[4 * i4 + 1]);
-                if (2 * (4 * i4 + 2) + parity > j) x[4 * i4 + 2] = fmaf(f.z, d, x[4 * i4 + 2]);
-                if (2 * (4 * i4 + 3) + parity > j) x[4 * i4 + 3] = fmaf(f.w, d, x[4 * i4 + 3]);
-            }
+        for (int i = 0; i < GPTQ_HALF - GPTQ_SLIDE; i++)
+        {
+            x[i] = x[i + GPTQ_SLIDE];
         }
     }
 
