@@ -5,13 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:?set OUT}
+# shellcheck source=bench/device/state-hashes.sh
+. bench/device/state-hashes.sh
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 
 run() { # name, devices, time limit in seconds
   local dir=/tmp/pipeline-$1
   rm -rf "$dir"
   local start end cached
-  cached=$(ls ~/.local/share/moequant/cubin 2>/dev/null | wc -l) # kernels compiled by earlier runs on this machine
+  cached=$( (find ~/.local/share/moequant/cubin -name "*.cubin" 2>/dev/null || true) | wc -l) # kernels compiled by earlier runs here
   start=$(date +%s%N)
   if ! timeout "$3" bench/device/run.sh quantize --devices "$2" --save-dir "$dir" > "/tmp/pipeline-$1.log" 2>&1; then
     echo "quantize --devices $2 failed or ran past $3 s; its last lines:"
@@ -25,7 +27,7 @@ run() { # name, devices, time limit in seconds
   grep "Compiled CUDA" "/tmp/pipeline-$1.log" || true
   cp "/tmp/pipeline-$1.log" "$out/pipeline-$1.log"
   local hash
-  hash=$(cd "$dir" && find layers report -type f | sort | xargs sha256sum | sha256sum | cut -c1-16)
+  hash=$(state_hash "$dir") # unit state and checkpoint shards: the report holds timings
   cp "$dir/report/summary.md" "$out/summary-$1.md" 2>/dev/null || true
   printf '{"bench":"pipeline","machine":"%s","model":"built-in tiny-deepseek-v3","devices":"%s","seconds":%s,"output_hash":"%s","cached_kernels_at_start":%s}\n' \
     "$gpu" "$2" "$(( (end - start) / 1000000 ))e-3" "$hash" "$cached" | tee -a "$out/pipeline.jsonl"
