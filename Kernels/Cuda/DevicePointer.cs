@@ -17,6 +17,10 @@ public static class DevicePointer
         return NativeMethods.THSTensor_data(tensor.Handle);
     }
 
+    /// <summary>The address of any tensor's first element, whatever its strides (the caller reads them): a view into a
+    /// larger tensor, such as a block of a batch of matrices.</summary>
+    public static IntPtr OfStrided(torch.Tensor tensor) => NativeMethods.THSTensor_data(tensor.Handle);
+
     /// <summary>The address of a 2-D tensor whose rows are contiguous but may be strided apart (a column slice of a
     /// wider matrix), and the distance between its rows in elements.</summary>
     public static (IntPtr Address, long RowStride) OfRows(torch.Tensor tensor)

@@ -38,3 +38,31 @@ extern "C" __global__ void split_tf32_bands(
         out[2 * block] = loSlot == 2 ? x - h : h;
     }
 }
+
+// The split with the three terms interleaved along K, for products that skip the zero triangle of a triangular operand:
+// a K range [k0, k1) of the bands is then the contiguous range [3·k0, 3·k1), so one GEMM covers any depth subrange.
+// src: batch of (rows × cols) blocks, leading dimension ld, batch stride batchStride. alongColumns = 1 (the left
+// operand, K its columns): dst (batch, rows, 3·cols), dst[b][r][3c + t]; alongColumns = 0 (the right operand, K its
+// rows): dst (batch, 3·rows, cols), dst[b][3r + t][c]. Term t is the remainder where t == loSlot, the TF32 part elsewhere.
+extern "C" __global__ void split_tf32_interleaved(
+    const float* __restrict__ src, long long batchStride, int ld, int rows, int cols,
+    float* __restrict__ dst, long long n, int loSlot, int alongColumns)
+{
+    const long long block = (long long)rows * cols;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    {
+        const long long b = i / block;
+        const long long within = i - b * block;
+        const int r = (int)(within / cols);
+        const int c = (int)(within - (long long)r * cols);
+        const float x = src[b * batchStride + (long long)r * ld + c];
+        unsigned int rounded;
+        asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(rounded) : "f"(x));
+        const float h = __uint_as_float(rounded);
+        const long long step = alongColumns ? 1 : cols;
+        float* out = alongColumns ? dst + (b * rows + r) * 3LL * cols + 3LL * c : dst + (b * 3LL * rows + 3LL * r) * cols + c;
+        out[0] = loSlot == 0 ? x - h : h;
+        out[step] = loSlot == 1 ? x - h : h;
+        out[2 * step] = loSlot == 2 ? x - h : h;
+    }
+}

@@ -7,7 +7,8 @@ namespace MoeQuant.Kernels.Gptq;
 /// The proxy-loss traces of a batch whose column loop ran fused, for every item at once: per item and weight position
 /// [tr(W H Wᵀ), GPTQ's tr(ΔW H ΔWᵀ), round to nearest's]. GPTQ's comes from the loop's own residuals, which sum to the
 /// trace with the H it factored (dead diagonals set to 1, λ added): subtracting λ·‖ΔW‖² and the dead columns' ‖ΔW‖² leaves
-/// the undamped trace with no product with H. W and round to nearest need one, on bf16 tensor cores with fp32
+/// the undamped trace with no product with H. W and round to nearest need one (over H's lower block triangle,
+/// <see cref="SymmetricQuadraticForms"/>), on bf16 tensor cores with fp32
 /// accumulation: their traces do not cancel, so the rounding of each operand (2⁻⁹, independent signs) averages out over
 /// millions of terms (measured within 1.4 × 10⁻⁴ of fp32), and W is bf16 already in a bf16 checkpoint. Items go a few at
 /// a time through a handful of batched operations; one small product per item and position left the GPU waiting on the
@@ -36,14 +37,17 @@ internal static class GptqBatchTraces
         {
             using var inner = NewDisposeScope();
             var count = Math.Min(chunk, items.Count - start);
-            // 1) H in bf16 once per item, shared by its weight positions (gate and up).
+            // 1) H in bf16 once per item, shared by its weight positions (gate and up), diagonal blocks halved for the
+            //    lower-triangle products.
             var h = empty(count, columns, columns, ScalarType.BFloat16, device);
             for (var k = 0; k < count; k++)
             {
                 h[k].copy_(items[start + k].Hessian.Matrix);
             }
 
-            // 2) per position [W; RTN − W] of the chunk, in bf16, one batched product with H, Σ (A·H)∘A per half.
+            SymmetricQuadraticForms.HalveDiagonalBlocks(h);
+
+            // 2) per position [W; RTN − W] of the chunk, in bf16, batched products with H's lower block triangle.
             var perPosition = positions.Select(p =>
             {
                 var w = p.Weight.narrow(0, start, count);
@@ -51,9 +55,8 @@ internal static class GptqBatchTraces
                 var a = empty(count, 2 * rows, columns, ScalarType.BFloat16, device);
                 a.narrow(1, 0, rows).copy_(w);
                 a.narrow(1, rows, rows).copy_(p.RtnValues.narrow(0, start, count) - w);
-                // Row sums first, in the product's dtype (fp32 accumulation): a sum straight to fp64 would copy the whole
-                // product to fp64 first.
-                var rowSums = a.bmm(h).mul_(a).sum(2);
+                // Row sums in fp32 first: a sum straight to fp64 would copy the whole product to fp64 first.
+                var rowSums = SymmetricQuadraticForms.RowSums(a, h);
                 return rowSums.to_type(ScalarType.Float64).view(count, 2, rows).sum(2);
             }).ToArray();
             productTraces.Add(stack(perPosition, 1).MoveToOuterDisposeScope());

@@ -23,8 +23,11 @@ public enum GptqStage
     /// <summary>Diagonal blocks of the in-place factorization (at most 256 wide): the Cholesky panels of ReverseCholesky and the leaves of UpperTriangularInverse, through libtorch (cuSOLVER, cuBLAS).</summary>
     FactorLeaf,
 
-    /// <summary>The factorization's fp32-accurate batched products (3xTF32 on CUDA): panel products, in-place trailing updates, the inverse's off-diagonal blocks.</summary>
+    /// <summary>The Cholesky factorization's fp32-accurate batched products (3xTF32 on CUDA): panel products and in-place trailing updates.</summary>
     FactorProduct,
+
+    /// <summary>The triangular inverse's fp32-accurate batched products (3xTF32 on CUDA): the off-diagonal block of each level, skipping zero triangles.</summary>
+    InverseProduct,
 
     /// <summary>The factorization's copies into place: factored panels and leaves, products written back, the final triangle.</summary>
     FactorAssembly,

@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.Cuda;
 using MoeQuant.Kernels.Gptq;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -19,6 +20,25 @@ public static class UpperTriangularInverse
 {
     /// <summary>Default leaf width: diagonal blocks at most this wide are inverted directly (batched triangular solves).</summary>
     public const int LeafSize = 256;
+
+    /// <summary>Blocks each product with a triangular operand is cut into on CUDA (<see cref="TriangularProducts"/>): 5/8 of the square's products.</summary>
+    private const int TriangleBlocks = 4;
+
+    /// <summary>
+    /// Peak bytes of temporaries per matrix, those of the top level's products: on CUDA their 3xTF32 bands,
+    /// 12·(h² + h·r) for halves h and r (about 6·n²; the product is written in place); elsewhere the two products, 8·h·r.
+    /// </summary>
+    public static long WorkspaceBytesPerMatrix(int n, bool cuda, int leafSize = LeafSize)
+    {
+        if (n <= leafSize)
+        {
+            return 4L * n * n; // the leaf's solve
+        }
+
+        var half = (long)(n / 2 / 64 * 64 is > 0 and var aligned ? aligned : n / 2);
+        var rest = n - half;
+        return cuda ? TriangularProducts.BandBytes(half, half, rest) : 8 * half * rest;
+    }
 
     /// <summary>Replaces every matrix by its inverse, without a host synchronization.</summary>
     /// <param name="upper">(E, n, n) fp32 or fp64, upper triangular with zeros below and a nonzero diagonal.</param>
@@ -49,11 +69,25 @@ public static class UpperTriangularInverse
         var rest = n - half;
         Invert(upper.narrow(1, 0, half).narrow(2, 0, half), stage, leafSize);
         Invert(upper.narrow(1, half, rest).narrow(2, half, rest), stage, leafSize);
-        stage?.Invoke(GptqStage.FactorProduct);
+        stage?.Invoke(GptqStage.InverseProduct);
         var above = upper.narrow(1, 0, half).narrow(2, half, rest);
+        if (upper.device_type == DeviceType.CUDA && upper.dtype == ScalarType.Float32)
+        {
+            // In place, each product skipping the zero triangle: R12 ← X11·R12, then R12 ← −R12·X22.
+            var (device, batch) = (upper.device.index, (int)upper.shape[0]);
+            var (x11, r12, x22) = (Block(upper, 0, 0), Block(upper, 0, half), Block(upper, half, half));
+            TriangularProducts.UpperTimesFull(device, batch, half, rest, x11, r12, r12, TriangleBlocks);
+            TriangularProducts.FullTimesUpper(device, batch, half, rest, r12, x22, r12, -1f, TriangleBlocks);
+            return;
+        }
+
         var left = Fp32Bmm.Multiply(upper.narrow(1, 0, half).narrow(2, 0, half), above);
         var product = Fp32Bmm.Multiply(left, upper.narrow(1, half, rest).narrow(2, half, rest)).neg_();
         stage?.Invoke(GptqStage.FactorAssembly);
         above.copy_(product);
     }
+
+    // A block of a view into a contiguous (E, N, N) tensor: narrow keeps the base's strides and moves the offset.
+    private static TriangularProducts.Block Block(Tensor view, int row, int column) => new(
+        DevicePointer.OfStrided(view) + (nint)(((row * view.stride(1)) + column) * sizeof(float)), (int)view.stride(1), view.stride(0));
 }

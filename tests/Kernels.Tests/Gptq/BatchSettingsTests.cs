@@ -55,7 +55,7 @@ public class BatchSettingsTests
             Assert.Equal(
                 [
                     GptqStage.Validation, GptqStage.DeadColumns, GptqStage.Permutation, GptqStage.Damping, GptqStage.FactorLeaf,
-                    GptqStage.FactorAssembly, GptqStage.FactorProduct, GptqStage.FactorNormalize, GptqStage.WeightStack, GptqStage.ScaleSearch,
+                    GptqStage.FactorAssembly, GptqStage.FactorProduct, GptqStage.InverseProduct, GptqStage.FactorNormalize, GptqStage.WeightStack, GptqStage.ScaleSearch,
                     GptqStage.RoundToNearest, GptqStage.LoopSetup, GptqStage.ColumnLoop, GptqStage.Dequantize, GptqStage.ProxyLoss,
                     GptqStage.HostSync, GptqStage.Outputs,
                 ],
@@ -63,7 +63,8 @@ public class BatchSettingsTests
             // Cholesky: a leaf per panel, and the panel product and trailing update above the first; inverse: two leaves
             // (256 + 256) and one product step.
             Assert.Equal(4, seen.Count(s => s == GptqStage.FactorLeaf));
-            Assert.Equal(3, seen.Count(s => s == GptqStage.FactorProduct));
+            Assert.Equal(2, seen.Count(s => s == GptqStage.FactorProduct));
+            Assert.Equal(1, seen.Count(s => s == GptqStage.InverseProduct));
             Assert.Equal(2, seen.Count(s => s == GptqStage.WeightStack));
         }
         finally
