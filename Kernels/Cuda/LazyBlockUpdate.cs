@@ -6,9 +6,9 @@ namespace MoeQuant.Kernels.Cuda;
 /// <summary>
 /// GPTQ's lazy update of later columns, accumulated in place: <c>Wt[e, end:stop, :] += F[f, start:end, end:stop]ᵀ · D[e]</c>,
 /// fp32-accurate on TF32 tensor cores. The 3xTF32 terms (hi·hi + hi·lo + lo·hi) run as one strided-batched cuBLAS product of
-/// three times the depth, <c>[D_hi D_hi D_lo]·[Û_hi; Û_lo; Û_hi]</c>, accumulated straight into the weights (beta = 1), so the
-/// (C − end) × R tail is read and written once per block. The block is only 128 deep: a product per term, or a product
-/// followed by an add, spends its time moving the tail instead.
+/// three times the depth (<see cref="Tf32Bands"/>), accumulated straight into the weights (beta = 1), so the (C − end) × R
+/// tail is read and written once per update, where a product per term would move it three times. The factor's bands are
+/// transposed so that they are K-major: with them row-major (the GEMM's op T) the product ran at a third of the tensor pipe.
 /// </summary>
 internal static class LazyBlockUpdate
 {
@@ -34,11 +34,10 @@ internal static class LazyBlockUpdate
 
         var device = wt.device.index;
         var (w, u, d) = (DevicePointer.Of(wt), DevicePointer.Of(factor), DevicePointer.Of(error));
-        // Bands: errors as [hi; hi; lo] (E, 3·width, R), factor rows as [hi; lo; hi] (F, 3·width, rest).
-        using var errorBands = empty(matrices, 3 * width, rows, ScalarType.Float32, wt.device);
-        using var factorBands = empty(factors, 3 * width, rest, ScalarType.Float32, wt.device);
-        Tf32Bands.Split(device, Offset(d, (long)errorRow * rows), (long)errorRows * rows, rows, width, rows, matrices, errorBands, loSlot: 2);
-        Tf32Bands.Split(device, Offset(u, ((long)start * columns) + end), (long)columns * columns, columns, width, rest, factors, factorBands, loSlot: 1);
+        // Bands: errors (E, 3·width, R), row 3k + t the k-th column's term t; factor rows transposed, (F, rest, 3·width),
+        // row j the K-contiguous terms of column end + j, so both products' right operand is K-major.
+        using var errorBands = Tf32Bands.Interleaved(device, Offset(d, (long)errorRow * rows), (long)errorRows * rows, rows, width, rows, matrices, alongColumns: false, Tf32Bands.Left);
+        using var factorBands = Tf32Bands.Transposed(device, Offset(u, ((long)start * columns) + end), (long)columns * columns, columns, width, rest, factors, Tf32Bands.Right);
         var (e, f) = (DevicePointer.Of(errorBands), DevicePointer.Of(factorBands));
 
         // One product per group of matrices that walk the factors in order: all of them for a shared factor (stride 0),
@@ -47,12 +46,11 @@ internal static class LazyBlockUpdate
         var depth = 3 * width;
         for (var first = 0; first < matrices; first += perProduct)
         {
-            // Column-major, R the leading dimension: Tailᵀ (R × rest) += Eᵀ (R × 3w) · F (3w × rest), where the bands of F,
-            // row-major (3w × rest), are the column-major (rest × 3w) matrix transposed: op T, ld rest.
+            // Column-major, R the leading dimension: Tailᵀ (R × rest) += Eᵀ (R × 3w, ld R) · F (3w × rest, ld 3w).
             Cublas.GemmStridedBatched(
-                device, Cublas.OpN, Cublas.OpT, rows, rest, depth, 1f,
+                device, Cublas.OpN, Cublas.OpN, rows, rest, depth, 1f,
                 Offset(e, (long)first * depth * rows), rows, (long)depth * rows,
-                f, rest, factors == 1 ? 0L : (long)depth * rest,
+                f, depth, factors == 1 ? 0L : (long)depth * rest,
                 1f, Offset(w, (((long)first * columns) + end) * rows), rows, (long)columns * rows,
                 perProduct, Cublas.Compute32FFastTf32);
         }

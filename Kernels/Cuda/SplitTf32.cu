@@ -13,34 +13,9 @@ extern "C" __global__ void split_tf32(const float* __restrict__ a, float* __rest
     }
 }
 
-// The same split for one K-concatenated 3xTF32 product, C += [A_hi A_hi A_lo]·[B_hi; B_lo; B_hi]: one GEMM of three
-// times the depth reads and writes C once, where three accumulating GEMMs would each read and write it.
-// src: batch of (rows × cols) blocks with leading dimension ld and batch stride batchStride (any strided view);
-// dst: contiguous (batch, 3·rows, cols), the three row bands in the order given by loSlot (1: hi lo hi, 2: hi hi lo).
-extern "C" __global__ void split_tf32_bands(
-    const float* __restrict__ src, long long batchStride, int ld, int rows, int cols,
-    float* __restrict__ dst, long long n, int loSlot)
-{
-    const long long block = (long long)rows * cols;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-    {
-        const long long b = i / block;
-        const long long within = i - b * block;
-        const int r = (int)(within / cols);
-        const int c = (int)(within - (long long)r * cols);
-        const float x = src[b * batchStride + (long long)r * ld + c];
-        unsigned int rounded;
-        asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(rounded) : "f"(x));
-        const float h = __uint_as_float(rounded);
-        float* out = dst + b * 3 * block + within;
-        out[0] = loSlot == 0 ? x - h : h;
-        out[block] = loSlot == 1 ? x - h : h;
-        out[2 * block] = loSlot == 2 ? x - h : h;
-    }
-}
-
-// The split with the three terms interleaved along K, for products that skip the zero triangle of a triangular operand:
-// a K range [k0, k1) of the bands is then the contiguous range [3·k0, 3·k1), so one GEMM covers any depth subrange.
+// One 3xTF32 product as a single GEMM of three times the depth, C += [A_hi A_hi A_lo]·[B_hi; B_lo; B_hi], with the three
+// terms interleaved along K: a K range [k0, k1) of the bands is the contiguous range [3·k0, 3·k1), so one GEMM covers any
+// depth subrange (products that skip a zero triangle), and one GEMM reads and writes C once where three would each.
 // src: batch of (rows × cols) blocks, leading dimension ld, batch stride batchStride. alongColumns = 1 (the left
 // operand, K its columns): dst (batch, rows, 3·cols), dst[b][r][3c + t]; alongColumns = 0 (the right operand, K its
 // rows): dst (batch, 3·rows, cols), dst[b][3r + t][c]. Term t is the remainder where t == loSlot, the TF32 part elsewhere.
@@ -64,5 +39,42 @@ extern "C" __global__ void split_tf32_interleaved(
         out[0] = loSlot == 0 ? x - h : h;
         out[step] = loSlot == 1 ? x - h : h;
         out[2 * step] = loSlot == 2 ? x - h : h;
+    }
+}
+
+// The split of a block transposed, for a right operand whose K runs down the source's rows but must be contiguous in the
+// bands (TF32 tensor-core GEMMs want both operands K-major): src (rows K × cols N, ld, batchStride) becomes dst
+// (batch, N, 3·K), dst[b][j][3k + t]. 32 × 32 tiles through shared memory keep both the reads and the writes coalesced.
+// Launch: grid (ceil(N / 32), ceil(K / 32), batch), block (32, 8).
+extern "C" __global__ void split_tf32_transposed(
+    const float* __restrict__ src, long long batchStride, int ld, int rows, int cols, float* __restrict__ dst, int loSlot)
+{
+    __shared__ float tile[32][33]; // +1: the transposed reads hit 32 different banks
+    const long long b = blockIdx.z;
+    const int k0 = blockIdx.y * 32;
+    const int j0 = blockIdx.x * 32;
+    for (int i = threadIdx.y; i < 32; i += blockDim.y)
+    {
+        const int k = k0 + i;
+        const int j = j0 + threadIdx.x;
+        tile[i][threadIdx.x] = k < rows && j < cols ? src[b * batchStride + (long long)k * ld + j] : 0.0f;
+    }
+
+    __syncthreads();
+    for (int i = threadIdx.y; i < 32; i += blockDim.y)
+    {
+        const int j = j0 + i;
+        const int k = k0 + threadIdx.x;
+        if (j < cols && k < rows)
+        {
+            const float x = tile[threadIdx.x][i];
+            unsigned int rounded;
+            asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(rounded) : "f"(x));
+            const float h = __uint_as_float(rounded);
+            float* out = dst + (b * cols + j) * 3LL * rows + 3LL * k;
+            out[0] = loSlot == 0 ? x - h : h;
+            out[1] = loSlot == 1 ? x - h : h;
+            out[2] = loSlot == 2 ? x - h : h;
+        }
     }
 }

@@ -4,9 +4,10 @@ using static TorchSharp.torch;
 namespace MoeQuant.Kernels.Cuda;
 
 /// <summary>
-/// fp32-accurate products with an upper triangular operand, on TF32 tensor cores, for <see cref="LinearAlgebra.UpperTriangularInverse"/>.
-/// The operands are split into 3xTF32 terms interleaved along the depth (Cuda/SplitTf32.cu <c>split_tf32_interleaved</c>),
-/// so that any depth range is one contiguous slice and a product with a triangular operand can run as a few GEMMs, each
+/// fp32-accurate products with an upper triangular or symmetric operand, on TF32 tensor cores, for
+/// <see cref="LinearAlgebra.RecursiveFactorInverse"/>.
+/// The operands are split into 3xTF32 terms interleaved along the depth (<see cref="Tf32Bands"/>), so that any depth range
+/// is one contiguous slice and a product with a triangular operand can run as a few GEMMs, each
 /// over only the depth where the triangle is not zero: with four blocks, 5/8 of the full square's products, each one
 /// GEMM of three times the depth (hi·hi + hi·lo + lo·hi) writing its result once.
 /// <para>
@@ -16,8 +17,6 @@ namespace MoeQuant.Kernels.Cuda;
 /// </summary>
 internal static class TriangularProducts
 {
-    private const int Threads = 256;
-
     /// <summary>A block of a batch of row-major fp32 matrices on a device.</summary>
     /// <param name="Address">First element of the first matrix's block.</param>
     /// <param name="Ld">Elements between consecutive rows.</param>
@@ -38,16 +37,17 @@ internal static class TriangularProducts
     /// </summary>
     public static void UpperTimesFull(int device, int batch, int m, int n, Block t, Block b, Block c, int blocks)
     {
-        using var left = Bands(device, batch, t, m, m, alongColumns: true, loSlot: 2);   // (E, m, 3m): hi hi lo
-        using var right = Bands(device, batch, b, m, n, alongColumns: false, loSlot: 1); // (E, 3m, n): hi lo hi
+        // Both operands K-major, as TF32 tensor-core GEMMs want them: T's rows with K along them, B transposed (its columns).
+        using var left = Tf32Bands.Interleaved(device, t.Address, t.BatchStride, t.Ld, m, m, batch, alongColumns: true, Tf32Bands.Left); // (E, m, 3m)
+        using var right = Tf32Bands.Transposed(device, b.Address, b.BatchStride, b.Ld, m, n, batch, Tf32Bands.Right);                      // (E, n, 3m)
         var (l, r) = (DevicePointer.Of(left), DevicePointer.Of(right));
         foreach (var (first, last) in Boundaries(m, blocks))
         {
             var depth = 3 * (m - first);
-            // Column-major: C[first:last, :]ᵀ (n × rows) = B'[3·first:, :]ᵀ (n × depth) · T'[first:last, 3·first:]ᵀ (depth × rows).
+            // Column-major: C[first:last, :]ᵀ (n × rows) = op_T(B'[:, 3·first:], depth × n) · op_N(T'[first:last, 3·first:], depth × rows).
             Cublas.GemmStridedBatched(
-                device, Cublas.OpN, Cublas.OpN, n, last - first, depth, 1f,
-                Offset(r, 3L * first * n), n, 3L * m * n,
+                device, Cublas.OpT, Cublas.OpN, n, last - first, depth, 1f,
+                Offset(r, 3L * first), 3 * m, 3L * m * n,
                 Offset(l, ((long)first * 3 * m) + (3L * first)), 3 * m, 3L * m * m,
                 0f, Offset(c.Address, (long)first * c.Ld), c.Ld, c.BatchStride,
                 batch, Cublas.Compute32FFastTf32);
@@ -60,18 +60,65 @@ internal static class TriangularProducts
     /// </summary>
     public static void FullTimesUpper(int device, int batch, int m, int n, Block a, Block t, Block c, float alpha, int blocks)
     {
-        using var left = Bands(device, batch, a, m, n, alongColumns: true, loSlot: 2);   // (E, m, 3n): hi hi lo
-        using var right = Bands(device, batch, t, n, n, alongColumns: false, loSlot: 1); // (E, 3n, n): hi lo hi
+        // Both operands K-major: A's rows with K along them, T transposed (its columns).
+        using var left = Tf32Bands.Interleaved(device, a.Address, a.BatchStride, a.Ld, m, n, batch, alongColumns: true, Tf32Bands.Left); // (E, m, 3n)
+        using var right = Tf32Bands.Transposed(device, t.Address, t.BatchStride, t.Ld, n, n, batch, Tf32Bands.Right);                      // (E, n, 3n)
         var (l, r) = (DevicePointer.Of(left), DevicePointer.Of(right));
         foreach (var (first, last) in Boundaries(n, blocks))
         {
             var depth = 3 * last;
-            // Column-major: C[:, first:last]ᵀ (cols × m) = T'[:3·last, first:last]ᵀ (cols × depth) · A'[:, :3·last]ᵀ (depth × m).
+            // Column-major: C[:, first:last]ᵀ (cols × m) = op_T(T'[first:last, :3·last], depth × cols) · op_N(A'[:, :3·last], depth × m).
             Cublas.GemmStridedBatched(
-                device, Cublas.OpN, Cublas.OpN, last - first, m, depth, alpha,
-                Offset(r, first), n, 3L * n * n,
+                device, Cublas.OpT, Cublas.OpN, last - first, m, depth, alpha,
+                Offset(r, (long)first * 3 * n), 3 * n, 3L * n * n,
                 l, 3 * n, 3L * m * n,
                 0f, Offset(c.Address, first), c.Ld, c.BatchStride,
+                batch, Cublas.Compute32FFastTf32);
+        }
+    }
+
+    /// <summary>
+    /// <c>C = A·Tᵀ</c> for A (m × n) and T upper triangular (n × n): column block j of C needs only T's row j from its
+    /// diagonal on, and A's columns from the block's first on. C may be A itself.
+    /// </summary>
+    public static void FullTimesUpperTransposed(int device, int batch, int m, int n, Block a, Block t, Block c, int blocks)
+    {
+        // Both operands K-major as they lie: A's rows and T's rows, K along them.
+        using var left = Tf32Bands.Interleaved(device, a.Address, a.BatchStride, a.Ld, m, n, batch, alongColumns: true, Tf32Bands.Left);  // (E, m, 3n)
+        using var right = Tf32Bands.Interleaved(device, t.Address, t.BatchStride, t.Ld, n, n, batch, alongColumns: true, Tf32Bands.Right); // (E, n, 3n)
+        var (l, r) = (DevicePointer.Of(left), DevicePointer.Of(right));
+        foreach (var (first, last) in Boundaries(n, blocks))
+        {
+            var depth = 3 * (n - first);
+            // Column-major: C[:, first:last]ᵀ (cols × m) = op_T(T'[first:last, 3·first:], depth × cols) · op_N(A'[:, 3·first:], depth × m).
+            Cublas.GemmStridedBatched(
+                device, Cublas.OpT, Cublas.OpN, last - first, m, depth, 1f,
+                Offset(r, ((long)first * 3 * n) + (3L * first)), 3 * n, 3L * n * n,
+                Offset(l, 3L * first), 3 * n, 3L * m * n,
+                0f, Offset(c.Address, first), c.Ld, c.BatchStride,
+                batch, Cublas.Compute32FFastTf32);
+        }
+    }
+
+    /// <summary>
+    /// <c>C −= P·Pᵀ</c> on C's upper block triangle, for P (m × k) and symmetric C (m × m): column slab [f, l) updates
+    /// rows [0, l), accumulated in place (its lower spill-over lands below C's diagonal, which the caller ignores).
+    /// </summary>
+    public static void SubtractSymmetric(int device, int batch, int m, int k, Block p, Block c, int blocks)
+    {
+        using var left = Tf32Bands.Interleaved(device, p.Address, p.BatchStride, p.Ld, m, k, batch, alongColumns: true, Tf32Bands.Left);  // (E, m, 3k)
+        using var right = Tf32Bands.Interleaved(device, p.Address, p.BatchStride, p.Ld, m, k, batch, alongColumns: true, Tf32Bands.Right); // (E, m, 3k)
+        var (l, r) = (DevicePointer.Of(left), DevicePointer.Of(right));
+        var depth = 3 * k;
+        foreach (var (first, last) in Boundaries(m, blocks))
+        {
+            // Column-major, the row-major slab C[0:l, f:l] is its transpose (l − f) × l:
+            // Slabᵀ −= op_T(P'[f:l], depth × (l − f)) · op_N(P'[0:l], depth × l).
+            Cublas.GemmStridedBatched(
+                device, Cublas.OpT, Cublas.OpN, last - first, last, depth, -1f,
+                Offset(l, (long)first * depth), depth, (long)m * depth,
+                r, depth, (long)m * depth,
+                1f, Offset(c.Address, first), c.Ld, c.BatchStride,
                 batch, Cublas.Compute32FFastTf32);
         }
     }
@@ -87,19 +134,6 @@ internal static class TriangularProducts
             .Distinct()
             .ToArray();
         return [.. points.Zip(points.Skip(1))];
-    }
-
-    private static Tensor Bands(int device, int batch, Block source, int rows, int cols, bool alongColumns, int loSlot)
-    {
-        var bands = alongColumns
-            ? empty(batch, rows, 3 * cols, ScalarType.Float32, new Device(DeviceType.CUDA, device))
-            : empty(batch, 3 * rows, cols, ScalarType.Float32, new Device(DeviceType.CUDA, device));
-        var count = (long)batch * rows * cols;
-        var grid = (uint)Math.Min(65535, (count + Threads - 1) / Threads);
-        CudaModuleCache.Get(device, "SplitTf32", "split_tf32_interleaved").Launch(
-            (grid, 1u, 1u), (Threads, 1u, 1u), 0,
-            source.Address, source.BatchStride, source.Ld, rows, cols, KernelArgument.Of(bands), count, loSlot, alongColumns ? 1 : 0);
-        return bands;
     }
 
     private static IntPtr Offset(IntPtr pointer, long floats) => pointer + (nint)(floats * sizeof(float));

@@ -109,17 +109,6 @@ internal sealed class GptqBatchPosition
         stage?.Invoke(GptqStage.LoopSetup);
         var (count, columns) = (gptqIndex.shape[0], factors.Factor.shape[1]);
         var device = factors.Factor.device;
-        // The loop works on Wᵀ in processing order: each GPTQ column is a contiguous row. The selected copy is freed
-        // once permuted (it would otherwise live to the end of the call).
-        var working = positions.Select(p =>
-        {
-            var selected = p.Weight.index_select(0, gptqIndex);
-            var wt = selected.transpose(1, 2);
-            var result = order is null ? wt.contiguous() : wt.gather(1, order.unsqueeze(2).expand(count, columns, p.Weight.shape[1]));
-            DisposeUnlessSame(wt, result);
-            DisposeUnlessSame(selected, result);
-            return result;
-        }).ToArray();
         var scales = positions.Select(p => p.Scale.index_select(0, gptqIndex).transpose(1, 2).contiguous()).ToArray();
         var zeros = positions.Select(p => p.Zero.index_select(0, gptqIndex).transpose(1, 2).contiguous()).ToArray();
         var processed = new Tensor[positions.Length];
@@ -131,11 +120,12 @@ internal sealed class GptqBatchPosition
             {
                 stage?.Invoke(GptqStage.LoopSetup);
                 using var launch = NewDisposeScope();
-                var joined = Join(members, working);
-                if (members.Length > 1)
+                // The positions of one shape (gate and up) as one batch of E·members matrices, each Wᵀ copied straight
+                // into its place.
+                var joined = empty(members.Length * count, columns, positions[members[0]].Weight.shape[1], ScalarType.Float32, device);
+                for (var m = 0; m < members.Length; m++)
                 {
-                    // The join copied them: free the parts before the loop's workspace is made.
-                    Array.ForEach(members, m => working[m].Dispose());
+                    WriteWorking(positions[members[m]].Weight, gptqIndex, order, joined.narrow(0, m * count, count));
                 }
 
                 var (codes, loss) = GptqLoop.RunFused(
@@ -152,7 +142,6 @@ internal sealed class GptqBatchPosition
                 {
                     processed[members[m]] = codes.narrow(0, m * count, count).MoveToOuterDisposeScope();
                     positions[members[m]].DampedLoss = loss!.narrow(0, m * count, count).MoveToOuterDisposeScope();
-                    working[members[m]].Dispose();
                 }
             }
         }
@@ -162,14 +151,16 @@ internal sealed class GptqBatchPosition
             stage?.Invoke(GptqStage.ColumnLoop);
             for (var t = 0; t < positions.Length; t++)
             {
+                var p = positions[t];
+                using var working = empty(count, columns, p.Weight.shape[1], ScalarType.Float32, device);
+                WriteWorking(p.Weight, gptqIndex, order, working);
                 processed[t] = stack(Enumerable.Range(0, (int)count).Select(k =>
                 {
                     using var scope = NewDisposeScope();
                     // Fresh copies: the single path hands the loop tensors of its own, and so does this.
                     var groups = ColumnGroups.FromStatic(scales[t][k].clone(), zeros[t][k].clone(), groupSize, orderOnHost?[k], spec);
-                    return GptqLoop.Run(working[t][k].clone(), factors.Factor[k].clone(), groups, spec, block).to_type(ScalarType.Byte).MoveToOuterDisposeScope();
+                    return GptqLoop.Run(working[k].clone(), factors.Factor[k].clone(), groups, spec, block).to_type(ScalarType.Byte).MoveToOuterDisposeScope();
                 }).ToArray());
-                working[t].Dispose();
             }
         }
 
@@ -222,6 +213,18 @@ internal sealed class GptqBatchPosition
     }
 
     // The members' tensors stacked along the matrix dimension (no copy for one member).
+    // The loop works on Wᵀ in processing order, each GPTQ column a contiguous row: the GPTQ items' (R, C) weights
+    // written transposed into target (G, C, R). When every item runs GPTQ their selection is the whole batch, and in
+    // natural order the transpose is the only copy.
+    private static void WriteWorking(Tensor weight, Tensor gptqIndex, Tensor? order, Tensor target)
+    {
+        using var scope = NewDisposeScope();
+        var (count, rows, columns) = (gptqIndex.shape[0], weight.shape[1], weight.shape[2]);
+        var selected = count == weight.shape[0] ? weight : weight.index_select(0, gptqIndex);
+        var permuted = order is null ? selected : selected.gather(2, order.unsqueeze(1).expand(count, rows, columns));
+        target.copy_(permuted.transpose(1, 2));
+    }
+
     private static Tensor Join(int[] members, Tensor[] tensors) =>
         members.Length == 1 ? tensors[members[0]] : cat(members.Select(t => tensors[t]).ToArray(), 0);
 

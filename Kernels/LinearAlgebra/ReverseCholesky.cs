@@ -14,7 +14,7 @@ namespace MoeQuant.Kernels.LinearAlgebra;
 /// Blocked and right-looking from the bottom-right corner upward, which is the lower Cholesky of <c>J·H·J</c> (J the
 /// reversal) without materialising the flip. Per panel of columns [s, e): the diagonal block is factored by batched
 /// <c>cholesky_ex</c> (flipped, P×P) and inverted by <c>solve_triangular</c>; the panel above it becomes
-/// <c>R12 = A12·R22⁻ᵀ</c>; the trailing block <c>A[0:s, 0:s] −= R12·R12ᵀ</c> is accumulated in place. Only the upper
+/// <c>R12 = A12·R22⁻ᵀ</c> in place; the trailing block <c>A[0:s, 0:s] −= R12·R12ᵀ</c> is accumulated in place. Only the upper
 /// triangle is ever read, so the trailing update covers it in column slabs (<see cref="Slabs"/>) and skips most of the
 /// lower one: about half the full square's products (<see cref="TrailingFlops"/>). On CUDA every product is 3xTF32
 /// (<see cref="TrailingUpdate"/>); elsewhere plain torch products with the same panels and slabs.
@@ -35,12 +35,17 @@ public static class ReverseCholesky
     /// <param name="hessians">(E, n, n) fp32 or fp64 contiguous, any device: overwritten by R, zero below the diagonal.</param>
     /// <param name="panel">Panel width P (≥ 1).</param>
     /// <param name="slabPanels">Columns per slab of the trailing update, in panels (≥ 1).</param>
+    /// <param name="invertDiagonalBlocks">Leave each P×P diagonal block as its inverse (see the overload with stages).</param>
     /// <returns>(E) bool on the same device: true where a leading minor was not positive.</returns>
-    public static Tensor FactorInPlace(Tensor hessians, int panel = PanelWidth, int slabPanels = SlabPanels) =>
-        FactorInPlace(hessians, stage: null, panel, slabPanels);
+    public static Tensor FactorInPlace(Tensor hessians, int panel = PanelWidth, int slabPanels = SlabPanels, bool invertDiagonalBlocks = false) =>
+        FactorInPlace(hessians, stage: null, panel, slabPanels, invertDiagonalBlocks);
 
-    /// <summary><see cref="FactorInPlace(Tensor, int, int)"/>, announcing its stages (leaves, products, assembly) to <paramref name="stage"/>.</summary>
-    internal static Tensor FactorInPlace(Tensor hessians, Action<GptqStage>? stage, int panel = PanelWidth, int slabPanels = SlabPanels)
+    /// <summary>
+    /// <see cref="FactorInPlace(Tensor, int, int, bool)"/>, announcing its stages (leaves, products, assembly) to
+    /// <paramref name="stage"/>; with <paramref name="invertDiagonalBlocks"/> each P×P diagonal block is left as R22⁻¹,
+    /// which the panel step computes anyway, for <see cref="UpperTriangularInverse"/>'s <c>leavesInverted</c>.
+    /// </summary>
+    internal static Tensor FactorInPlace(Tensor hessians, Action<GptqStage>? stage, int panel = PanelWidth, int slabPanels = SlabPanels, bool invertDiagonalBlocks = false)
     {
         ArgumentNullException.ThrowIfNull(hessians);
         ArgumentOutOfRangeException.ThrowIfLessThan(panel, 1);
@@ -67,35 +72,33 @@ public static class ReverseCholesky
             var identity = eye(width, dtype: hessians.dtype, device: hessians.device).expand_as(lower);
             var lowerInverse = linalg.solve_triangular(lower, identity, upper: false);
             stage?.Invoke(GptqStage.FactorAssembly);
-            diagonal.copy_(lower.flip(1, 2)); // upper, zeros below: R22 in place
+            diagonal.copy_((invertDiagonalBlocks ? lowerInverse : lower).flip(1, 2)); // upper, zeros below: R22 (or R22⁻¹) in place
             if (start == 0)
             {
                 continue;
             }
 
-            // 2) X = R12ᵀ = R22⁻¹·A12ᵀ with R22⁻¹ = J·L⁻¹·J. Transposed, so its rows are the trailing update's K dimension,
-            //    which the 3xTF32 bands stack; its own scope frees the product's split operands before the bands exist.
+            // 2) R12 = A12·R22⁻ᵀ with R22⁻¹ = J·L⁻¹·J, over A12; its own scope frees the product's split operands before
+            //    the trailing update's bands exist.
             stage?.Invoke(GptqStage.FactorProduct);
             var above = hessians.narrow(1, 0, start).narrow(2, start, width);
-            Tensor x;
             using (NewDisposeScope())
             {
-                x = Fp32Bmm.Multiply(lowerInverse.flip(1, 2), above.transpose(1, 2)).MoveToOuterDisposeScope();
+                var r12 = Fp32Bmm.Multiply(above, lowerInverse.flip(1, 2).transpose(1, 2));
+                stage?.Invoke(GptqStage.FactorAssembly);
+                above.copy_(r12);
             }
 
-            stage?.Invoke(GptqStage.FactorAssembly);
-            above.copy_(x.transpose(1, 2));
-
-            // 3) A[0:s, 0:s] −= Xᵀ·X on the upper triangle, slab by slab, accumulated in place.
+            // 3) A[0:s, 0:s] −= R12·R12ᵀ on the upper triangle, slab by slab, accumulated in place.
             stage?.Invoke(GptqStage.FactorProduct);
             var slabs = Slabs(start, panel * slabPanels);
             if (tensorCores)
             {
-                TrailingUpdate.Subtract(hessians, x, slabs);
+                TrailingUpdate.Subtract(hessians, start, width, slabs);
             }
             else
             {
-                SubtractWithTorch(hessians, x, slabs);
+                SubtractWithTorch(hessians, start, width, slabs);
             }
         }
 
@@ -107,17 +110,17 @@ public static class ReverseCholesky
 
     // The trailing update off tensor cores (CPU, fp64), same slabs as TrailingUpdate: TorchSharp has no in-place baddbmm_, and addmm_
     // per matrix accumulates into the slab without a temporary of its size.
-    private static void SubtractWithTorch(Tensor a, Tensor x, IReadOnlyList<(int First, int Last)> slabs)
+    private static void SubtractWithTorch(Tensor a, int start, int width, IReadOnlyList<(int First, int Last)> slabs)
     {
         for (var e = 0; e < a.shape[0]; e++)
         {
             using var matrix = a[e];
-            using var panel = x[e];
+            using var panel = matrix.narrow(0, 0, start).narrow(1, start, width);
             foreach (var (first, last) in slabs)
             {
                 using var slab = matrix.narrow(0, 0, last).narrow(1, first, last - first);
-                using var left = panel.narrow(1, 0, last).t();
-                using var right = panel.narrow(1, first, last - first);
+                using var left = panel.narrow(0, 0, last);
+                using var right = panel.narrow(0, first, last - first).t();
                 slab.addmm_(left, right, beta: 1, alpha: -1);
             }
         }
@@ -170,8 +173,8 @@ public static class ReverseCholesky
     }
 
     /// <summary>
-    /// Peak bytes of temporaries per matrix (the factor itself is the input): on CUDA 4·(7·P·n + 6·P²) — the panel X
-    /// (P·n), its two 3xTF32 band copies (6·P·n), the diagonal block's flip, factor, inverse and reversed inverse; elsewhere
+    /// Peak bytes of temporaries per matrix (the factor itself is the input): on CUDA 4·(7·P·n + 6·P²) — the panel
+    /// product (P·n) and its 3xTF32 operands, or the trailing update's two band copies of the panel (6·P·n), the diagonal block's flip, factor, inverse and reversed inverse; elsewhere
     /// 4·(P·n + 6·P²). Doubled for fp64.
     /// </summary>
     public static long WorkspaceBytesPerMatrix(int n, bool cuda, int panel = PanelWidth)

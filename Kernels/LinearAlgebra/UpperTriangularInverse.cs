@@ -35,7 +35,7 @@ public static class UpperTriangularInverse
             return 4L * n * n; // the leaf's solve
         }
 
-        var half = (long)(n / 2 / 64 * 64 is > 0 and var aligned ? aligned : n / 2);
+        var half = (long)Half(n, leafSize, leavesInverted: false);
         var rest = n - half;
         return cuda ? TriangularProducts.BandBytes(half, half, rest) : 8 * half * rest;
     }
@@ -44,19 +44,34 @@ public static class UpperTriangularInverse
     /// <param name="upper">(E, n, n) fp32 or fp64, upper triangular with zeros below and a nonzero diagonal.</param>
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
     /// <param name="leafSize">Blocks at most this wide are inverted directly (≥ 1).</param>
-    public static void InvertInPlace(Tensor upper, Action<GptqStage>? stage = null, int leafSize = LeafSize)
+    /// <param name="leavesInverted">
+    /// The diagonal blocks [k·leafSize, (k + 1)·leafSize) already hold their inverses, as
+    /// <see cref="ReverseCholesky"/> leaves them with <c>invertDiagonalBlocks</c> and a panel of leafSize: the leaves'
+    /// triangular solves are skipped, and every split falls on a multiple of leafSize so that the leaves are those blocks.
+    /// </param>
+    public static void InvertInPlace(Tensor upper, Action<GptqStage>? stage = null, int leafSize = LeafSize, bool leavesInverted = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(leafSize, 1);
-        Invert(upper, stage, leafSize);
+        Invert(upper, stage, leafSize, leavesInverted);
     }
 
+    // The first half's width: multiples of 64 keep the GEMM tiles aligned; multiples of the leaf keep inverted leaves whole.
+    private static int Half(int n, int leafSize, bool leavesInverted) =>
+        leavesInverted ? Math.Max(leafSize, n / 2 / leafSize * leafSize)
+        : n / 2 / 64 * 64 is > 0 and var aligned ? aligned : n / 2;
+
     // upper: an (E, n, n) view, inverted in place.
-    private static void Invert(Tensor upper, Action<GptqStage>? stage, int leafSize)
+    private static void Invert(Tensor upper, Action<GptqStage>? stage, int leafSize, bool leavesInverted)
     {
         using var scope = NewDisposeScope();
         var n = (int)upper.shape[1];
         if (n <= leafSize)
         {
+            if (leavesInverted)
+            {
+                return;
+            }
+
             stage?.Invoke(GptqStage.FactorLeaf);
             var identity = eye(n, dtype: upper.dtype, device: upper.device).expand_as(upper);
             var inverse = linalg.solve_triangular(upper, identity, upper: true);
@@ -65,10 +80,10 @@ public static class UpperTriangularInverse
             return;
         }
 
-        var half = n / 2 / 64 * 64 is > 0 and var aligned ? aligned : n / 2; // multiples of 64 keep the GEMM tiles aligned
+        var half = Half(n, leafSize, leavesInverted);
         var rest = n - half;
-        Invert(upper.narrow(1, 0, half).narrow(2, 0, half), stage, leafSize);
-        Invert(upper.narrow(1, half, rest).narrow(2, half, rest), stage, leafSize);
+        Invert(upper.narrow(1, 0, half).narrow(2, 0, half), stage, leafSize, leavesInverted);
+        Invert(upper.narrow(1, half, rest).narrow(2, half, rest), stage, leafSize, leavesInverted);
         stage?.Invoke(GptqStage.InverseProduct);
         var above = upper.narrow(1, 0, half).narrow(2, half, rest);
         if (upper.device_type == DeviceType.CUDA && upper.dtype == ScalarType.Float32)

@@ -14,7 +14,7 @@
 # Needs .device-pub from bench/device/publish.sh (carry it). Writes at most 8 files into $OUT: profile.log,
 # stages.jsonl, ncu-all.csv, ncu-detail.csv, summary.md, kernels.csv and ncu-detail.ncu-rep (if under 15 MiB).
 # Usage: bench/device/profile-gptq.sh      (env: NCU, NCU_BATCH=4, NCU_CONFIG=default+absmax, STAGE_BATCH=32,
-#        SECOND_STAGE_BATCH=8 (empty: skip), DEADLINE_S=420 (no optional step starts later), TOTAL_S=570,
+#        STAGE_CONFIGS="default+absmax activation+mse", SECOND_STAGE_BATCH=8 (empty: skip), DEADLINE_S=420 (no optional step starts later), TOTAL_S=570,
 #        STEPS="stages range a b second" (the steps to run), NCU_B_BATCH=$NCU_BATCH, NCU_B_KERNELS (ncu -k filter of
 #        pass B, default: the kernel families that take most of pass A's time), NCU_B_LAUNCHES=2 (per kernel and launch
 #        configuration: ncu --filter-mode per-launch-config))
@@ -83,8 +83,9 @@ stage_run() { # batch, config, own limit in seconds
 
 # 1) stage breakdown at batch $stage_batch, both configurations
 if want stages; then
-  stage_run "$stage_batch" default+absmax 200
-  stage_run "$stage_batch" activation+mse 200
+  for config in ${STAGE_CONFIGS:-default+absmax activation+mse}; do
+    stage_run "$stage_batch" "$config" 200
+  done
 fi
 
 # 2) the profiled expert's wall time without a profiler

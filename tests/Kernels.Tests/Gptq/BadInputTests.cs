@@ -67,4 +67,25 @@ public class BadInputTests
         Assert.Equal(inHessian ? "gate_proj+up_proj" : "gate_proj", failure.Unit);
         Assert.Contains("NaN or Inf", failure.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(double.NaN, false)]
+    [InlineData(double.NegativeInfinity, true)]
+    public void Should_name_the_item_of_a_batch_whose_weight_or_hessian_is_not_finite(double bad, bool inHessian)
+    {
+        // fp32's largest values everywhere else: their sum overflows fp32 but not the fp64 sum the check takes.
+        using var good = full(4, 64, float.MaxValue);
+        using var weight = full(4, 64, float.MaxValue);
+        using var matrix = eye(64).mul_(float.MaxValue);
+        using var goodMatrix = eye(64).mul_(float.MaxValue);
+        (inHessian ? matrix : weight)[3, 3] = bad;
+        using var goodHessian = Hessian.FromMatrix(goodMatrix, tokens: 500);
+        using var badHessian = Hessian.FromMatrix(matrix, tokens: 500);
+        GptqBatchItem[] items = [new(goodHessian, [new GptqWeight("e0.gate", good)]), new(badHessian, [new GptqWeight("e1.gate", weight)])];
+
+        var failure = Assert.Throws<GptqInputException>(() => GptqEngine.QuantizeBatch(items, TestWeights.Options()));
+
+        Assert.Equal("e1.gate", failure.Unit);
+        Assert.Contains(inHessian ? "the Hessian holds NaN or Inf" : "the weight holds NaN or Inf", failure.Message, StringComparison.Ordinal);
+    }
 }

@@ -36,6 +36,32 @@ public class ReverseCholeskyTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Should_leave_the_inverses_of_its_diagonal_blocks_when_asked_and_the_rest_of_r_unchanged()
+    {
+        using var scope = NewDisposeScope();
+        const int n = 200;
+        const int panel = 64; // blocks [0, 64), [64, 128), [128, 192), [192, 200)
+        var hessian = RandomSpd(2, n, seed: 3);
+        var r = hessian.clone();
+        var mixed = hessian.clone();
+
+        ReverseCholesky.FactorInPlace(r, panel);
+        ReverseCholesky.FactorInPlace(mixed, panel, invertDiagonalBlocks: true);
+
+        for (var start = 0; start < n; start += panel)
+        {
+            var width = Math.Min(panel, n - start);
+            var block = r.narrow(1, start, width).narrow(2, start, width);
+            var expected = linalg.inv(block);
+            var actual = mixed.narrow(1, start, width).narrow(2, start, width);
+            Assert.True(actual.allclose(expected, rtol: 1e-9, atol: 1e-12), $"diagonal block at {start}");
+            block.copy_(actual); // the rest must be R's
+        }
+
+        Assert.True(mixed.allclose(r, rtol: 1e-12, atol: 0));
+    }
+
+    [Fact]
     public void Should_be_exact_to_fp64_rounding_for_fp64_input()
     {
         using var scope = NewDisposeScope();
