@@ -1,4 +1,3 @@
-using MoeQuant.Kernels.Cuda;
 using MoeQuant.Kernels.LinearAlgebra;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -13,43 +12,28 @@ namespace MoeQuant.Coordinator.Bench;
 /// </summary>
 internal static class GptqFactorAccuracy
 {
-    /// <summary>Records the relative errors of each factor of <paramref name="hessian"/> against fp64, and the times of the two in-place factorizations on a batch of copies of it.</summary>
-    public static void Measure(BenchRecorder recorder, Tensor hessian, double relDamp, string what, int batch = 8)
+    /// <summary>Records the relative errors of both factors of <paramref name="hessian"/> against fp64.</summary>
+    public static void Measure(BenchRecorder recorder, Tensor hessian, double relDamp, string what)
     {
         using var scope = NewDisposeScope();
         var damped = hessian.clone();
         damped.diagonal().add_(damped.diagonal().mean().mul(relDamp));
         var reference = linalg.cholesky(linalg.inv(damped.to_type(ScalarType.Float64))).mT;
-        var recursiveInPlace = damped.unsqueeze(0).clone();
-        RecursiveFactorInverse.FactorInPlace(recursiveInPlace);
-        var panels = damped.unsqueeze(0).clone();
-        PanelFactorInverse(panels);
+        var inPlace = damped.unsqueeze(0).clone();
+        ReverseCholesky.FactorInPlace(inPlace, invertDiagonalBlocks: true);
+        UpperTriangularInverse.InvertInPlace(inPlace, leafSize: ReverseCholesky.PanelWidth, leavesInverted: true);
         var recursive = InverseCholesky.UpperFactorOfInverse(damped);
-        var copies = damped.unsqueeze(0).expand(batch, -1, -1).contiguous();
-        var work = empty_like(copies);
-        var recursiveInPlaceMs = DeviceTimer.MedianMilliseconds(damped.device, () => RecursiveFactorInverse.FactorInPlace(work.copy_(copies)).Dispose());
-        var panelsMs = DeviceTimer.MedianMilliseconds(damped.device, () => PanelFactorInverse(work.copy_(copies)));
         recorder.Record(
             "gptq-factor-accuracy",
-            new { matrix = what, columns = hessian.shape[0], relDamp, batch, reference = "fp64 cholesky(inv(H + λI)) on the same device", baseline = "panel Cholesky then triangular inverse (ReverseCholesky, UpperTriangularInverse), same run" },
+            new { matrix = what, columns = hessian.shape[0], relDamp, reference = "fp64 cholesky(inv(H + λI)) on the same device" },
             new
             {
-                inPlaceMaxRelative = MaxRelative(recursiveInPlace[0], reference),
-                inPlaceFrobeniusRelative = FrobeniusRelative(recursiveInPlace[0], reference),
-                panelsFrobeniusRelative = FrobeniusRelative(panels[0], reference),
+                inPlaceMaxRelative = MaxRelative(inPlace[0], reference),
+                inPlaceFrobeniusRelative = FrobeniusRelative(inPlace[0], reference),
                 recursiveMaxRelative = MaxRelative(recursive, reference),
                 recursiveFrobeniusRelative = FrobeniusRelative(recursive, reference),
-                inPlaceVersusRecursiveFrobeniusRelative = FrobeniusRelative(recursiveInPlace[0], recursive.to_type(ScalarType.Float64)),
-                inPlaceMsPerMatrix = recursiveInPlaceMs / batch,
-                panelsMsPerMatrix = panelsMs / batch,
-                speedup = panelsMs / recursiveInPlaceMs,
+                inPlaceVersusRecursiveFrobeniusRelative = FrobeniusRelative(inPlace[0], recursive.to_type(ScalarType.Float64)),
             });
-    }
-
-    private static void PanelFactorInverse(Tensor h)
-    {
-        ReverseCholesky.FactorInPlace(h, invertDiagonalBlocks: true).Dispose();
-        UpperTriangularInverse.InvertInPlace(h, leafSize: ReverseCholesky.PanelWidth, leavesInverted: true);
     }
 
     private static double MaxRelative(Tensor factor, Tensor reference) =>

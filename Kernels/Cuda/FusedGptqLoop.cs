@@ -123,8 +123,8 @@ public static class FusedGptqLoop
         return (codes, loss);
     }
 
-    // The kernel's factor slice: GPTQ_MAX_BLOCK² fp32, whatever the block width (zero outside it).
-    private const int SharedBytes = sizeof(float) * 128 * 128;
+    // The kernel's factor slice, GPTQ_MAX_BLOCK² fp32 whatever the block width (zero outside it), and its columns' groups.
+    private const int SharedBytes = (sizeof(float) * 128 * 128) + (sizeof(int) * 128);
 
     private static IntPtr Pointer(Tensor? tensor) => tensor is null ? IntPtr.Zero : DevicePointer.Of(tensor);
 }

@@ -48,9 +48,11 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
     int errorRows,                          // rows per matrix of the error buffer (the lazy-update span)
     int errorOffset)                        // row of the error buffer that column blockStart goes to
 {
-    // [parity][j][GPTQ_HALF]: Û[j][2i + parity] at i, zero outside the block and on or below the diagonal.
+    // [parity][j][GPTQ_HALF]: Û[j][2i + parity] at i, zero outside the block and on or below the diagonal; then the
+    // group of each of the block's columns.
     extern __shared__ float4 shared4[];
     float* u = reinterpret_cast<float*>(shared4);
+    int* blockGroup = reinterpret_cast<int*>(u + GPTQ_MAX_BLOCK * GPTQ_MAX_BLOCK);
 
     const int e = blockIdx.y;
     const int t = threadIdx.x;
@@ -67,6 +69,11 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
         const float v = a < blockSize && b > a && b < blockSize ? fe[(long long)(blockStart + a) * columns + blockStart + b] : 0.0f;
         u[((b & 1) * GPTQ_MAX_BLOCK + a) * GPTQ_HALF + (b >> 1)] = v;
     }
+    if (t < blockSize)
+    {
+        blockGroup[t] = group[e * columns + blockStart + t];
+    }
+
     float x[GPTQ_HALF]; // x[i]: column 2i + parity
 #pragma unroll
     for (int i = 0; i < GPTQ_HALF; i++)
@@ -78,6 +85,10 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
 
     const float* lw = lossWeight == nullptr ? nullptr : lossWeight + (factorStride == 0 ? 0 : (long long)(e % factors) * columns);
     double lossSum = 0.0;
+    // Each column's scale and zero point are loaded one column ahead, so their latency overlaps the column before.
+    const long long rowMeta = (long long)e * groups * rows + (live ? r : 0);
+    float nextScale = scale[rowMeta + (long long)blockGroup[0] * rows];
+    float nextZero = zero[rowMeta + (long long)blockGroup[0] * rows];
 #pragma unroll 1
     for (int chunk = 0; chunk < GPTQ_MAX_BLOCK / GPTQ_CHUNK && chunk * GPTQ_CHUNK < blockSize; chunk++)
     {
@@ -95,9 +106,14 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
                 const float theirs = __shfl_xor_sync(0xffffffffu, mine, 1);
                 const float xj = owner ? mine : theirs;
                 const int column = blockStart + j;
-                const long long meta = ((long long)e * groups + group[e * columns + column]) * rows + (live ? r : 0);
-                const float s = scale[meta];
-                const float z = zero[meta];
+                const float s = nextScale;
+                const float z = nextZero;
+                if (j + 1 < blockSize)
+                {
+                    nextScale = scale[rowMeta + (long long)blockGroup[j + 1] * rows];
+                    nextZero = zero[rowMeta + (long long)blockGroup[j + 1] * rows];
+                }
+
                 const float scaled = xj / s + z;
                 float q = halfUp ? floorf(scaled + 0.5f) : rintf(scaled);
                 q = fminf(fmaxf(q, 0.0f), maxq);

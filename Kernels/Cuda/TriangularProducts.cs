@@ -4,8 +4,7 @@ using static TorchSharp.torch;
 namespace MoeQuant.Kernels.Cuda;
 
 /// <summary>
-/// fp32-accurate products with an upper triangular or symmetric operand, on TF32 tensor cores, for
-/// <see cref="LinearAlgebra.RecursiveFactorInverse"/>.
+/// fp32-accurate products with an upper triangular operand, on TF32 tensor cores, for <see cref="LinearAlgebra.UpperTriangularInverse"/>.
 /// The operands are split into 3xTF32 terms interleaved along the depth (<see cref="Tf32Bands"/>), so that any depth range
 /// is one contiguous slice and a product with a triangular operand can run as a few GEMMs, each
 /// over only the depth where the triangle is not zero: with four blocks, 5/8 of the full square's products, each one
@@ -73,52 +72,6 @@ internal static class TriangularProducts
                 Offset(r, (long)first * 3 * n), 3 * n, 3L * n * n,
                 l, 3 * n, 3L * m * n,
                 0f, Offset(c.Address, first), c.Ld, c.BatchStride,
-                batch, Cublas.Compute32FFastTf32);
-        }
-    }
-
-    /// <summary>
-    /// <c>C = A·Tᵀ</c> for A (m × n) and T upper triangular (n × n): column block j of C needs only T's row j from its
-    /// diagonal on, and A's columns from the block's first on. C may be A itself.
-    /// </summary>
-    public static void FullTimesUpperTransposed(int device, int batch, int m, int n, Block a, Block t, Block c, int blocks)
-    {
-        // Both operands K-major as they lie: A's rows and T's rows, K along them.
-        using var left = Tf32Bands.Interleaved(device, a.Address, a.BatchStride, a.Ld, m, n, batch, alongColumns: true, Tf32Bands.Left);  // (E, m, 3n)
-        using var right = Tf32Bands.Interleaved(device, t.Address, t.BatchStride, t.Ld, n, n, batch, alongColumns: true, Tf32Bands.Right); // (E, n, 3n)
-        var (l, r) = (DevicePointer.Of(left), DevicePointer.Of(right));
-        foreach (var (first, last) in Boundaries(n, blocks))
-        {
-            var depth = 3 * (n - first);
-            // Column-major: C[:, first:last]ᵀ (cols × m) = op_T(T'[first:last, 3·first:], depth × cols) · op_N(A'[:, 3·first:], depth × m).
-            Cublas.GemmStridedBatched(
-                device, Cublas.OpT, Cublas.OpN, last - first, m, depth, 1f,
-                Offset(r, ((long)first * 3 * n) + (3L * first)), 3 * n, 3L * n * n,
-                Offset(l, 3L * first), 3 * n, 3L * m * n,
-                0f, Offset(c.Address, first), c.Ld, c.BatchStride,
-                batch, Cublas.Compute32FFastTf32);
-        }
-    }
-
-    /// <summary>
-    /// <c>C −= P·Pᵀ</c> on C's upper block triangle, for P (m × k) and symmetric C (m × m): column slab [f, l) updates
-    /// rows [0, l), accumulated in place (its lower spill-over lands below C's diagonal, which the caller ignores).
-    /// </summary>
-    public static void SubtractSymmetric(int device, int batch, int m, int k, Block p, Block c, int blocks)
-    {
-        using var left = Tf32Bands.Interleaved(device, p.Address, p.BatchStride, p.Ld, m, k, batch, alongColumns: true, Tf32Bands.Left);  // (E, m, 3k)
-        using var right = Tf32Bands.Interleaved(device, p.Address, p.BatchStride, p.Ld, m, k, batch, alongColumns: true, Tf32Bands.Right); // (E, m, 3k)
-        var (l, r) = (DevicePointer.Of(left), DevicePointer.Of(right));
-        var depth = 3 * k;
-        foreach (var (first, last) in Boundaries(m, blocks))
-        {
-            // Column-major, the row-major slab C[0:l, f:l] is its transpose (l − f) × l:
-            // Slabᵀ −= op_T(P'[f:l], depth × (l − f)) · op_N(P'[0:l], depth × l).
-            Cublas.GemmStridedBatched(
-                device, Cublas.OpT, Cublas.OpN, last - first, last, depth, -1f,
-                Offset(l, (long)first * depth), depth, (long)m * depth,
-                r, depth, (long)m * depth,
-                1f, Offset(c.Address, first), c.Ld, c.BatchStride,
                 batch, Cublas.Compute32FFastTf32);
         }
     }

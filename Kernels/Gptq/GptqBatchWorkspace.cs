@@ -9,8 +9,9 @@ namespace MoeQuant.Kernels.Gptq;
 /// item of C columns and T weight positions with R_t rows (ΣR = Σ_t R_t, R = max R_t, G groups per row), in bytes:
 /// <list type="bullet">
 /// <item>factorization phase: <c>4C²·(N + k) + k·W</c> for N items factorized k at a time — every item's Û, the
-/// chunk's stacked and permuted Hessians (factored in place), and the factorization's temporaries W per matrix
-/// (<see cref="RecursiveFactorInverse.WorkspaceBytesPerMatrix"/>, about 6C²);</item>
+/// chunk's stacked and permuted Hessians (factored in place), and the factorization's temporaries W per matrix, the larger
+/// of the Cholesky's panels (<see cref="ReverseCholesky.WorkspaceBytesPerMatrix"/>) and the inverse's bands
+/// (<see cref="UpperTriangularInverse.WorkspaceBytesPerMatrix"/>, about 6C²);</item>
 /// <item>column-loop phase, per item: <c>4C² + 18·ΣR·C + 4·R·C + 16·ΣR·G + 32·C + 16·S·ΣR + 12·S·C</c> — the factor; per position the fp32 weight,
 /// uint8 RTN codes and fp32 RTN values (9 bytes a weight), the loop's Wᵀ in processing order, its tied-position join and
 /// uint8 codes (9 more); the loop's span of errors and its lazy-update bands (<c>16·S·ΣR + 12·S·C</c>, S the span);
@@ -84,7 +85,7 @@ public static class GptqBatchWorkspace
         var maxRows = rows.Max();
         var groups = groupSize < 0 ? 1 : c / groupSize;
         var factorChunk = FactorChunk(items, columns, factorChunkElements);
-        var factorPhase = (square * (items + factorChunk)) + (factorChunk * RecursiveFactorInverse.WorkspaceBytesPerMatrix(columns, cuda: true));
+        var factorPhase = (square * (items + factorChunk)) + (factorChunk * Math.Max(ReverseCholesky.WorkspaceBytesPerMatrix(columns, cuda: true), UpperTriangularInverse.WorkspaceBytesPerMatrix(columns, cuda: true)));
         // The loop's error buffer of one span (S × rows) and the lazy update's 3xTF32 bands of a whole span: errors
         // (3·S × rows) and factor rows (3·S × C), fp32.
         var span = (long)FusedGptqLoop.DefaultSpan;
