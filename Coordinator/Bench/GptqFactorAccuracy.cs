@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.Cuda;
 using MoeQuant.Kernels.LinearAlgebra;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -34,6 +35,37 @@ internal static class GptqFactorAccuracy
                 recursiveFrobeniusRelative = FrobeniusRelative(recursive, reference),
                 inPlaceVersusRecursiveFrobeniusRelative = FrobeniusRelative(inPlace[0], recursive.to_type(ScalarType.Float64)),
             });
+        if (damped.device_type == DeviceType.CUDA)
+        {
+            MeasurePanels(recorder, damped, reference, what);
+        }
+    }
+
+    // The in-place factorization's panel width (also the inverse's leaf): time on a batch of copies and accuracy, each
+    // width against the default in the same run.
+    private static void MeasurePanels(BenchRecorder recorder, Tensor damped, Tensor reference, string what, int batch = 8)
+    {
+        using var scope = NewDisposeScope();
+        var copies = damped.unsqueeze(0).expand(batch, -1, -1).contiguous();
+        var work = empty_like(copies);
+        double Time(int panel) => DeviceTimer.MedianMilliseconds(damped.device, () => Factor(work.copy_(copies), panel)) / batch;
+        var baselineMs = Time(ReverseCholesky.PanelWidth);
+        foreach (var panel in new[] { 128, 512 })
+        {
+            var factor = damped.unsqueeze(0).clone();
+            Factor(factor, panel);
+            var ms = Time(panel);
+            recorder.Record(
+                "gptq-factor-panels",
+                new { matrix = what, columns = damped.shape[0], batch, panel, baselinePanel = ReverseCholesky.PanelWidth, baseline = "the default panel, same run" },
+                new { msPerMatrix = ms, baselineMsPerMatrix = baselineMs, speedup = baselineMs / ms, frobeniusRelative = FrobeniusRelative(factor[0], reference) });
+        }
+    }
+
+    private static void Factor(Tensor hessians, int panel)
+    {
+        ReverseCholesky.FactorInPlace(hessians, panel, invertDiagonalBlocks: true).Dispose();
+        UpperTriangularInverse.InvertInPlace(hessians, leafSize: panel, leavesInverted: true);
     }
 
     private static double MaxRelative(Tensor factor, Tensor reference) =>

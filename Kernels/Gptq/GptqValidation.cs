@@ -59,16 +59,20 @@ internal static class GptqValidation
             }
         }
 
-        // One synchronization for every value check. A tensor is finite exactly when its fp64 sum is: NaN and Inf reach
-        // the sum (Inf − Inf is NaN), and no sum of fp32 values can overflow fp64. One read per tensor, where an
-        // isfinite mask and its all() cost three.
-        var sums = items.SelectMany(i => i.Weights.Select(w => w.Weight).Append(i.Hessian.Matrix)).Select(t => t.sum(ScalarType.Float64)).ToArray();
-        using var stacked = stack(sums);
-        using var finite = stacked.isfinite().cpu();
-        var flags = finite.data<bool>().ToArray();
-        foreach (var sum in sums)
+        // One synchronization for every value check. A tensor is finite exactly when its minimum and maximum are: both
+        // propagate NaN, and an Inf is one of them. One read per tensor in its own dtype, where an isfinite mask and its
+        // all() cost three passes, and a sum in fp64 a conversion.
+        bool[] flags;
+        using (NewDisposeScope())
         {
-            sum.Dispose();
+            var extremes = items.SelectMany(i => i.Weights.Select(w => w.Weight).Append(i.Hessian.Matrix))
+                .Select(t =>
+                {
+                    var (min, max) = t.reshape(-1).aminmax(0);
+                    return stack([min.to_type(ScalarType.Float64), max.to_type(ScalarType.Float64)]);
+                })
+                .ToArray();
+            flags = stack(extremes).isfinite().all(1).cpu().data<bool>().ToArray();
         }
 
         var k = 0;

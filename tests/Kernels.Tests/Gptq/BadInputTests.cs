@@ -73,7 +73,7 @@ public class BadInputTests
     [InlineData(double.NegativeInfinity, true)]
     public void Should_name_the_item_of_a_batch_whose_weight_or_hessian_is_not_finite(double bad, bool inHessian)
     {
-        // fp32's largest values everywhere else: their sum overflows fp32 but not the fp64 sum the check takes.
+        // fp32's largest values everywhere else: finite, though any sum of them in fp32 overflows.
         using var good = full(4, 64, float.MaxValue);
         using var weight = full(4, 64, float.MaxValue);
         using var matrix = eye(64).mul_(float.MaxValue);
