@@ -41,31 +41,36 @@ internal static class GptqFactorAccuracy
         }
     }
 
-    // The in-place factorization's panel width (also the inverse's leaf): time on a batch of copies and accuracy, each
-    // width against the default in the same run.
+    // The in-place factorization's panel width (also the inverse's leaf), trailing-update slab width and the inverse's
+    // triangle blocks: time on a batch of copies and accuracy, each variant against the defaults in the same run.
     private static void MeasurePanels(BenchRecorder recorder, Tensor damped, Tensor reference, string what, int batch = 8)
     {
         using var scope = NewDisposeScope();
         var copies = damped.unsqueeze(0).expand(batch, -1, -1).contiguous();
         var work = empty_like(copies);
-        double Time(int panel) => DeviceTimer.MedianMilliseconds(damped.device, () => Factor(work.copy_(copies), panel)) / batch;
-        var baselineMs = Time(ReverseCholesky.PanelWidth);
-        foreach (var panel in new[] { 128, 512 })
+        double Time(int panel, int slabPanels, int blocks) => DeviceTimer.MedianMilliseconds(damped.device, () => Factor(work.copy_(copies), panel, slabPanels, blocks)) / batch;
+        var baselineMs = Time(ReverseCholesky.PanelWidth, ReverseCholesky.SlabPanels, UpperTriangularInverse.TriangleBlocks);
+        foreach (var (panel, slabPanels, blocks) in new[] { (128, 2, 4), (512, 2, 4), (256, 1, 4), (256, 4, 4), (256, 2, 8) })
         {
             var factor = damped.unsqueeze(0).clone();
-            Factor(factor, panel);
-            var ms = Time(panel);
+            Factor(factor, panel, slabPanels, blocks);
+            var ms = Time(panel, slabPanels, blocks);
             recorder.Record(
                 "gptq-factor-panels",
-                new { matrix = what, columns = damped.shape[0], batch, panel, baselinePanel = ReverseCholesky.PanelWidth, baseline = "the default panel, same run" },
+                new
+                {
+                    matrix = what, columns = damped.shape[0], batch, panel, slabPanels, triangleBlocks = blocks,
+                    baselinePanel = ReverseCholesky.PanelWidth, baselineSlabPanels = ReverseCholesky.SlabPanels, baselineTriangleBlocks = UpperTriangularInverse.TriangleBlocks,
+                    baseline = "the default panel, slab and triangle blocks, same run",
+                },
                 new { msPerMatrix = ms, baselineMsPerMatrix = baselineMs, speedup = baselineMs / ms, frobeniusRelative = FrobeniusRelative(factor[0], reference) });
         }
     }
 
-    private static void Factor(Tensor hessians, int panel)
+    private static void Factor(Tensor hessians, int panel, int slabPanels, int triangleBlocks)
     {
-        ReverseCholesky.FactorInPlace(hessians, panel, invertDiagonalBlocks: true).Dispose();
-        UpperTriangularInverse.InvertInPlace(hessians, leafSize: panel, leavesInverted: true);
+        ReverseCholesky.FactorInPlace(hessians, panel, slabPanels, invertDiagonalBlocks: true).Dispose();
+        UpperTriangularInverse.InvertInPlace(hessians, leafSize: panel, leavesInverted: true, triangleBlocks: triangleBlocks);
     }
 
     private static double MaxRelative(Tensor factor, Tensor reference) =>

@@ -150,6 +150,8 @@ internal static class GptqBatch
         // 6) results; an item whose factorization failed at the first damping takes the single path, whose retries
         //    (and NonInvertible policy) then decide, exactly as for a lone call.
         stage?.Invoke(GptqStage.Outputs);
+        // Every item's g_idx is the same: made once on the device, cloned per result (no host copy per item).
+        var groupIndex = arange(columns, ScalarType.Int32, device).div_(groupSize, rounding_mode: RoundingMode.floor);
         return Collect(items.Count, e =>
         {
             var row = host.AsSpan(e * width, width).ToArray();
@@ -177,10 +179,10 @@ internal static class GptqBatch
                     results.Add(new QuantResult
                     {
                         Unit = items[e].Weights[t].Unit,
-                        Codes = Keep((codes.to_type(ScalarType.Int16) - spec.ZeroOffset).to_type(ScalarType.Int8)),
+                        Codes = Keep(SignedCodes(codes, spec)),
                         Scales = Keep(positions[t].Scale[e].to_type(spec.ScaleDtype, copy: true)),
                         ZeroPoints = Keep((positions[t].Zero[e] - spec.ZeroOffset).to_type(ScalarType.Int8)),
-                        GIdx = Keep(tensor(Enumerable.Range(0, columns).Select(c => c / groupSize).ToArray(), device: device)),
+                        GIdx = Keep(groupIndex.clone()),
                         Dequantized = Keep(values.to_type(spec.ScaleDtype, copy: true)),
                         Bits = spec.Bits,
                         GroupSize = groupSize,
@@ -208,6 +210,12 @@ internal static class GptqBatch
 
     // The result owns its tensors (fresh copies, never views of the batch): they leave every dispose scope.
     private static Tensor Keep(Tensor t) => t.contiguous().DetachFromDisposeScope();
+
+    // Unsigned codes u to the signed q = u − ZeroOffset: below 8 bits u fits int8, so one conversion and an in-place
+    // subtraction; at 8 bits u − 128 is formed in int16 first.
+    private static Tensor SignedCodes(Tensor codes, QuantizerSpec spec) => spec.Bits < 8
+        ? codes.to_type(ScalarType.Int8).sub_(spec.ZeroOffset)
+        : (codes.to_type(ScalarType.Int16) - spec.ZeroOffset).to_type(ScalarType.Int8);
 
     // Û of every GPTQ item in processing order, chunk by chunk, and whether each succeeded at the first damping.
     private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, Action<GptqStage>? stage)

@@ -21,8 +21,8 @@ public static class UpperTriangularInverse
     /// <summary>Default leaf width: diagonal blocks at most this wide are inverted directly (batched triangular solves).</summary>
     public const int LeafSize = 256;
 
-    /// <summary>Blocks each product with a triangular operand is cut into on CUDA (<see cref="TriangularProducts"/>): 5/8 of the square's products.</summary>
-    private const int TriangleBlocks = 4;
+    /// <summary>Default blocks each product with a triangular operand is cut into on CUDA (<see cref="TriangularProducts"/>): 5/8 of the square's products.</summary>
+    public const int TriangleBlocks = 4;
 
     /// <summary>
     /// Peak bytes of temporaries per matrix, those of the top level's products: on CUDA their 3xTF32 bands,
@@ -49,10 +49,12 @@ public static class UpperTriangularInverse
     /// <see cref="ReverseCholesky"/> leaves them with <c>invertDiagonalBlocks</c> and a panel of leafSize: the leaves'
     /// triangular solves are skipped, and every split falls on a multiple of leafSize so that the leaves are those blocks.
     /// </param>
-    public static void InvertInPlace(Tensor upper, Action<GptqStage>? stage = null, int leafSize = LeafSize, bool leavesInverted = false)
+    /// <param name="triangleBlocks">Blocks per product with a triangular operand on CUDA (≥ 1): more skip more of the zero triangle, in smaller products.</param>
+    public static void InvertInPlace(Tensor upper, Action<GptqStage>? stage = null, int leafSize = LeafSize, bool leavesInverted = false, int triangleBlocks = TriangleBlocks)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(leafSize, 1);
-        Invert(upper, stage, leafSize, leavesInverted);
+        ArgumentOutOfRangeException.ThrowIfLessThan(triangleBlocks, 1);
+        Invert(upper, stage, leafSize, leavesInverted, triangleBlocks);
     }
 
     // The first half's width: multiples of 64 keep the GEMM tiles aligned; multiples of the leaf keep inverted leaves whole.
@@ -61,7 +63,7 @@ public static class UpperTriangularInverse
         : n / 2 / 64 * 64 is > 0 and var aligned ? aligned : n / 2;
 
     // upper: an (E, n, n) view, inverted in place.
-    private static void Invert(Tensor upper, Action<GptqStage>? stage, int leafSize, bool leavesInverted)
+    private static void Invert(Tensor upper, Action<GptqStage>? stage, int leafSize, bool leavesInverted, int triangleBlocks)
     {
         using var scope = NewDisposeScope();
         var n = (int)upper.shape[1];
@@ -82,8 +84,8 @@ public static class UpperTriangularInverse
 
         var half = Half(n, leafSize, leavesInverted);
         var rest = n - half;
-        Invert(upper.narrow(1, 0, half).narrow(2, 0, half), stage, leafSize, leavesInverted);
-        Invert(upper.narrow(1, half, rest).narrow(2, half, rest), stage, leafSize, leavesInverted);
+        Invert(upper.narrow(1, 0, half).narrow(2, 0, half), stage, leafSize, leavesInverted, triangleBlocks);
+        Invert(upper.narrow(1, half, rest).narrow(2, half, rest), stage, leafSize, leavesInverted, triangleBlocks);
         stage?.Invoke(GptqStage.InverseProduct);
         var above = upper.narrow(1, 0, half).narrow(2, half, rest);
         if (upper.device_type == DeviceType.CUDA && upper.dtype == ScalarType.Float32)
@@ -91,8 +93,8 @@ public static class UpperTriangularInverse
             // In place, each product skipping the zero triangle: R12 ← X11·R12, then R12 ← −R12·X22.
             var (device, batch) = (upper.device.index, (int)upper.shape[0]);
             var (x11, r12, x22) = (Block(upper, 0, 0), Block(upper, 0, half), Block(upper, half, half));
-            TriangularProducts.UpperTimesFull(device, batch, half, rest, x11, r12, r12, TriangleBlocks);
-            TriangularProducts.FullTimesUpper(device, batch, half, rest, r12, x22, r12, -1f, TriangleBlocks);
+            TriangularProducts.UpperTimesFull(device, batch, half, rest, x11, r12, r12, triangleBlocks);
+            TriangularProducts.FullTimesUpper(device, batch, half, rest, r12, x22, r12, -1f, triangleBlocks);
             return;
         }
 

@@ -28,6 +28,19 @@ public class BatchTests
     }
 
     [Theory]
+    [InlineData(2, true)]
+    [InlineData(3, false)]
+    [InlineData(8, true)] // signed codes down to −128: formed in int16
+    [InlineData(8, false)]
+    public void Should_equal_single_calls_bit_for_bit_at_every_bit_width(int bits, bool symmetric)
+    {
+        var options = Options() with { Bits = bits, Symmetric = symmetric };
+        using var items = MixedItems(weightsPerItem: 1);
+
+        AssertBatchEqualsSingle(items.Items, options);
+    }
+
+    [Theory]
     [InlineData(QuantizationOrder.Default, 2)]
     [InlineData(QuantizationOrder.Activation, 4)]
     public void Should_equal_single_calls_bit_for_bit_when_items_are_tied_and_factorized_in_chunks(QuantizationOrder order, int rowsOfSecond)
