@@ -53,7 +53,7 @@ public sealed class RunSetup : IDisposable
         // The workload is built before save_dir is touched, so that a run that cannot start leaves nothing behind.
         var workload = factory.Create(settings, layout);
         var start = RunDirectory.Prepare(layout, RunDirectory.Fingerprint(settings, model), settings.Run);
-        var executors = start >= workload.Shape.Layers ? [] : devices.Select(d => (IGpuExecutor)new DeviceThreadExecutor(d, Probe(d))).ToList();
+        var executors = start >= workload.Shape.Layers ? [] : CreateExecutors(devices);
         return new RunSetup(settings, Value<ClusterSettings>(services), model, layout, workload, executors, start);
     }
 
@@ -65,6 +65,17 @@ public sealed class RunSetup : IDisposable
         }
 
         (Workload as IDisposable)?.Dispose();
+    }
+
+    // One executor per device; the logical shares of one GPU (cuda:N/k) share a gate (DeviceThreadExecutor).
+    private static List<IGpuExecutor> CreateExecutors(IReadOnlyList<string> devices)
+    {
+        var gates = devices.Where(d => d.Contains('/', StringComparison.Ordinal))
+            .Select(d => TorchDevices.Of(d).index)
+            .Distinct()
+            .ToDictionary(ordinal => ordinal, _ => new object());
+        return [.. devices.Select(d => (IGpuExecutor)new DeviceThreadExecutor(
+            d, Probe(d), d.Contains('/', StringComparison.Ordinal) ? gates[TorchDevices.Of(d).index] : null))];
     }
 
     // cuda:N or cuda:N/k (a logical share of GPU N): synchronize and read memory after every job, for the timings and

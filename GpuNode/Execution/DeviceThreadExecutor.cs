@@ -12,19 +12,28 @@ public sealed record DeviceProbe(Action Synchronize, Func<(long UsedBytes, long 
 
 /// <summary>Runs jobs one at a time, in submission order, on a dedicated thread that lives as long as the executor, and
 /// times them (<see cref="Stats"/>). A job that runs out of device memory fails with
-/// <see cref="DeviceOutOfMemoryException"/>, whichever library threw.</summary>
+/// <see cref="DeviceOutOfMemoryException"/>, whichever library threw. Executors of logical shares of one GPU may share a
+/// gate, so that only one of them at a time has work in flight there.</summary>
 public sealed class DeviceThreadExecutor : IGpuExecutor
 {
     private readonly BlockingCollection<Action> _jobs = new();
     private readonly Thread _thread;
     private readonly DeviceProbe? _probe;
+    private readonly object? _gate;
 
     /// <param name="device">The device's local name.</param>
     /// <param name="probe">For a GPU: synchronize and read memory after every job; null on the CPU.</param>
-    public DeviceThreadExecutor(string device, DeviceProbe? probe = null)
+    /// <param name="gate">
+    /// Shared by the executors of one GPU's logical shares (cuda:N/k): a job holds it from start to its final
+    /// synchronize. Two threads with work in flight on one CUDA context at once made reruns on one GPU split in two
+    /// differ (cuBLAS and libtorch choose algorithms and workspaces while the other thread's work runs); the shares
+    /// already queue on one stream, so the gate costs no GPU time. Null: no gate.
+    /// </param>
+    public DeviceThreadExecutor(string device, DeviceProbe? probe = null, object? gate = null)
     {
         Device = device;
         _probe = probe;
+        _gate = gate;
         _thread = new Thread(Loop) { IsBackground = true, Name = $"moequant-{device}" };
         _thread.Start();
     }
@@ -92,7 +101,16 @@ public sealed class DeviceThreadExecutor : IGpuExecutor
     {
         foreach (var job in _jobs.GetConsumingEnumerable())
         {
-            job();
+            if (_gate is null)
+            {
+                job();
+                continue;
+            }
+
+            lock (_gate)
+            {
+                job();
+            }
         }
     }
 }
