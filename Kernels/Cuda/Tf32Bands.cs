@@ -7,9 +7,9 @@ namespace MoeQuant.Kernels.Cuda;
 /// The operands of one 3xTF32 product as a single GEMM of three times the depth (Cuda/SplitTf32.cu): each value split
 /// into its TF32 part and the remainder, the three terms interleaved along K (<c>[3k + t]</c>), so that
 /// <c>Σ_t A_t·B_t = A_hi·B_hi + A_hi·B_lo + A_lo·B_hi</c> with the left operand's remainder in slot 2 and the right
-/// operand's in slot 1, and so that any depth range [k0, k1) is the contiguous slice [3·k0, 3·k1). Used by every
-/// fp32-accurate product of the GPTQ engine on CUDA: the triangular inverse, the Cholesky's trailing updates and the
-/// lazy updates.
+/// operand's in slot 1, and so that any depth range [k0, k1) is the contiguous slice [3·k0, 3·k1). Used by the GPTQ
+/// engine's large fp32-accurate products on CUDA: the triangular inverse, the Cholesky's trailing updates and the lazy
+/// updates.
 /// </summary>
 internal static class Tf32Bands
 {

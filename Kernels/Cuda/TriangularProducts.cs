@@ -20,15 +20,7 @@ internal static class TriangularProducts
     /// <param name="Address">First element of the first matrix's block.</param>
     /// <param name="Ld">Elements between consecutive rows.</param>
     /// <param name="BatchStride">Elements between consecutive matrices.</param>
-    public readonly record struct Block(IntPtr Address, int Ld, long BatchStride)
-    {
-        /// <summary>The block of <paramref name="matrices"/> (E, N, N contiguous) at (row, column).</summary>
-        public static Block Of(Tensor matrices, int row, int column)
-        {
-            var n = (int)matrices.shape[2];
-            return new Block(DevicePointer.Of(matrices) + (nint)(((long)row * n + column) * sizeof(float)), n, (long)matrices.shape[1] * n);
-        }
-    }
+    public readonly record struct Block(IntPtr Address, int Ld, long BatchStride);
 
     /// <summary>
     /// <c>C = T·B</c> for T upper triangular (m × m) and B (m × n): row block i of C needs only T's columns from its own
@@ -80,7 +72,7 @@ internal static class TriangularProducts
     public static long BandBytes(long m, long k, long n) => 4 * 3 * ((m * k) + (k * n));
 
     /// <summary>Split points of [0, size) into <paramref name="blocks"/> parts, on multiples of 64 where the size allows (GEMM tile alignment).</summary>
-    internal static IReadOnlyList<(int First, int Last)> Boundaries(int size, int blocks)
+    private static IReadOnlyList<(int First, int Last)> Boundaries(int size, int blocks)
     {
         var points = Enumerable.Range(0, blocks + 1)
             .Select(i => i == blocks ? size : (int)((long)size * i / blocks) / 64 * 64)
