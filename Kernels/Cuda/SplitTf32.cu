@@ -16,12 +16,11 @@ extern "C" __global__ void split_tf32(const float* __restrict__ a, float* __rest
 // One 3xTF32 product as a single GEMM of three times the depth, C += [A_hi A_hi A_lo]·[B_hi; B_lo; B_hi], with the three
 // terms interleaved along K: a K range [k0, k1) of the bands is the contiguous range [3·k0, 3·k1), so one GEMM covers any
 // depth subrange (products that skip a zero triangle), and one GEMM reads and writes C once where three would each.
-// src: batch of (rows × cols) blocks, leading dimension ld, batch stride batchStride. alongColumns = 1 (the left
-// operand, K its columns): dst (batch, rows, 3·cols), dst[b][r][3c + t]; alongColumns = 0 (the right operand, K its
-// rows): dst (batch, 3·rows, cols), dst[b][3r + t][c]. Term t is the remainder where t == loSlot, the TF32 part elsewhere.
+// src: batch of (rows × cols) blocks, K along the columns, leading dimension ld, batch stride batchStride; dst
+// (batch, rows, 3·cols), dst[b][r][3c + t]. Term t is the remainder where t == loSlot, the TF32 part elsewhere.
 extern "C" __global__ void split_tf32_interleaved(
     const float* __restrict__ src, long long batchStride, int ld, int rows, int cols,
-    float* __restrict__ dst, long long n, int loSlot, int alongColumns)
+    float* __restrict__ dst, long long n, int loSlot)
 {
     const long long block = (long long)rows * cols;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
@@ -34,11 +33,10 @@ extern "C" __global__ void split_tf32_interleaved(
         unsigned int rounded;
         asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(rounded) : "f"(x));
         const float h = __uint_as_float(rounded);
-        const long long step = alongColumns ? 1 : cols;
-        float* out = alongColumns ? dst + (b * rows + r) * 3LL * cols + 3LL * c : dst + (b * 3LL * rows + 3LL * r) * cols + c;
+        float* out = dst + (b * rows + r) * 3LL * cols + 3LL * c;
         out[0] = loSlot == 0 ? x - h : h;
-        out[step] = loSlot == 1 ? x - h : h;
-        out[2 * step] = loSlot == 2 ? x - h : h;
+        out[1] = loSlot == 1 ? x - h : h;
+        out[2] = loSlot == 2 ? x - h : h;
     }
 }
 

@@ -22,31 +22,27 @@ internal static class Tf32Bands
     private const int Threads = 256;
 
     /// <summary>
-    /// Splits a batch of (rows × cols) blocks with K along the columns (<paramref name="alongColumns"/>: bands
-    /// (batch, rows, 3·cols)) or along the rows (bands (batch, 3·rows, cols)), K contiguous either way for the row-major
-    /// reading: each band row holds one row's K values, or one K value's row.
+    /// Splits a batch of (rows × cols) blocks whose K runs along the rows into bands (batch, rows, 3·cols): each band row
+    /// holds one row's K values, contiguous, as a K-major operand needs.
     /// </summary>
     /// <param name="device">CUDA device ordinal.</param>
     /// <param name="source">Address of the first block's first element.</param>
     /// <param name="batchStride">Elements between consecutive blocks.</param>
     /// <param name="ld">Elements between consecutive rows of a block.</param>
     /// <param name="rows">Rows of a block.</param>
-    /// <param name="cols">Columns of a block.</param>
+    /// <param name="cols">Columns of a block (K).</param>
     /// <param name="batch">Blocks.</param>
-    /// <param name="alongColumns">K is the blocks' column index (a left operand) rather than their row index.</param>
     /// <param name="slot"><see cref="Left"/> or <see cref="Right"/>.</param>
-    public static Tensor Interleaved(int device, IntPtr source, long batchStride, int ld, int rows, int cols, int batch, bool alongColumns, int slot)
+    public static Tensor Interleaved(int device, IntPtr source, long batchStride, int ld, int rows, int cols, int batch, int slot)
     {
-        var bands = alongColumns
-            ? empty(batch, rows, 3 * cols, ScalarType.Float32, new Device(DeviceType.CUDA, device))
-            : empty(batch, 3 * rows, cols, ScalarType.Float32, new Device(DeviceType.CUDA, device));
+        var bands = empty(batch, rows, 3 * cols, ScalarType.Float32, new Device(DeviceType.CUDA, device));
         var count = (long)batch * rows * cols;
         if (count > 0)
         {
             var grid = (uint)Math.Min(65535, (count + Threads - 1) / Threads);
             CudaModuleCache.Get(device, "SplitTf32", "split_tf32_interleaved").Launch(
                 (grid, 1u, 1u), (Threads, 1u, 1u), 0,
-                source, batchStride, ld, rows, cols, KernelArgument.Of(bands), count, slot, alongColumns ? 1 : 0);
+                source, batchStride, ld, rows, cols, KernelArgument.Of(bands), count, slot);
         }
 
         return bands;

@@ -31,8 +31,8 @@ internal static class TrailingUpdate
         var panel = c + (nint)((long)start * sizeof(float));
         var matrixStride = (long)n * n;
         // (E, s, 3w) each: row i holds R12[i, :]'s terms, K-contiguous.
-        using var left = Tf32Bands.Interleaved(device, panel, matrixStride, n, start, width, matrices, alongColumns: true, Tf32Bands.Left);
-        using var right = Tf32Bands.Interleaved(device, panel, matrixStride, n, start, width, matrices, alongColumns: true, Tf32Bands.Right);
+        using var left = Tf32Bands.Interleaved(device, panel, matrixStride, n, start, width, matrices, Tf32Bands.Left);
+        using var right = Tf32Bands.Interleaved(device, panel, matrixStride, n, start, width, matrices, Tf32Bands.Right);
         var (l, r) = (DevicePointer.Of(left), DevicePointer.Of(right));
         var depth = 3 * width;
         var bandStride = (long)start * depth;

@@ -29,7 +29,7 @@ internal static class TriangularProducts
     public static void UpperTimesFull(int device, int batch, int m, int n, Block t, Block b, Block c, int blocks)
     {
         // Both operands K-major, as TF32 tensor-core GEMMs want them: T's rows with K along them, B transposed (its columns).
-        using var left = Tf32Bands.Interleaved(device, t.Address, t.BatchStride, t.Ld, m, m, batch, alongColumns: true, Tf32Bands.Left); // (E, m, 3m)
+        using var left = Tf32Bands.Interleaved(device, t.Address, t.BatchStride, t.Ld, m, m, batch, Tf32Bands.Left); // (E, m, 3m)
         using var right = Tf32Bands.Transposed(device, b.Address, b.BatchStride, b.Ld, m, n, batch, Tf32Bands.Right);                      // (E, n, 3m)
         var (l, r) = (DevicePointer.Of(left), DevicePointer.Of(right));
         foreach (var (first, last) in Boundaries(m, blocks))
@@ -52,7 +52,7 @@ internal static class TriangularProducts
     public static void FullTimesUpper(int device, int batch, int m, int n, Block a, Block t, Block c, float alpha, int blocks)
     {
         // Both operands K-major: A's rows with K along them, T transposed (its columns).
-        using var left = Tf32Bands.Interleaved(device, a.Address, a.BatchStride, a.Ld, m, n, batch, alongColumns: true, Tf32Bands.Left); // (E, m, 3n)
+        using var left = Tf32Bands.Interleaved(device, a.Address, a.BatchStride, a.Ld, m, n, batch, Tf32Bands.Left); // (E, m, 3n)
         using var right = Tf32Bands.Transposed(device, t.Address, t.BatchStride, t.Ld, n, n, batch, Tf32Bands.Right);                      // (E, n, 3n)
         var (l, r) = (DevicePointer.Of(left), DevicePointer.Of(right));
         foreach (var (first, last) in Boundaries(n, blocks))
