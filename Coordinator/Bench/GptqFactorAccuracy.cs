@@ -21,8 +21,7 @@ internal static class GptqFactorAccuracy
         damped.diagonal().add_(damped.diagonal().mean().mul(relDamp));
         var reference = linalg.cholesky(linalg.inv(damped.to_type(ScalarType.Float64))).mT;
         var inPlace = damped.unsqueeze(0).clone();
-        ReverseCholesky.FactorInPlace(inPlace, invertDiagonalBlocks: true);
-        UpperTriangularInverse.InvertInPlace(inPlace, leafSize: ReverseCholesky.PanelWidth, leavesInverted: true);
+        InPlaceFactorOfInverse.Compute(inPlace);
         var recursive = InverseCholesky.UpperFactorOfInverse(damped);
         recorder.Record(
             "gptq-factor-accuracy",
@@ -48,12 +47,12 @@ internal static class GptqFactorAccuracy
         using var scope = NewDisposeScope();
         var copies = damped.unsqueeze(0).expand(batch, -1, -1).contiguous();
         var work = empty_like(copies);
-        double Time(int panel, int slabPanels, int blocks) => DeviceTimer.MedianMilliseconds(damped.device, () => Factor(work.copy_(copies), panel, slabPanels, blocks)) / batch;
+        double Time(int panel, int slabPanels, int blocks) => DeviceTimer.MedianMilliseconds(damped.device, () => InPlaceFactorOfInverse.Compute(work.copy_(copies), null, panel, slabPanels, blocks).Dispose()) / batch;
         var baselineMs = Time(ReverseCholesky.PanelWidth, ReverseCholesky.SlabPanels, UpperTriangularInverse.TriangleBlocks);
         foreach (var (panel, slabPanels, blocks) in new[] { (128, 2, 4), (512, 2, 4), (256, 1, 4), (256, 4, 4), (256, 2, 8) })
         {
             var factor = damped.unsqueeze(0).clone();
-            Factor(factor, panel, slabPanels, blocks);
+            InPlaceFactorOfInverse.Compute(factor, null, panel, slabPanels, blocks);
             var ms = Time(panel, slabPanels, blocks);
             recorder.Record(
                 "gptq-factor-panels",
@@ -65,12 +64,6 @@ internal static class GptqFactorAccuracy
                 },
                 new { msPerMatrix = ms, baselineMsPerMatrix = baselineMs, speedup = baselineMs / ms, frobeniusRelative = FrobeniusRelative(factor[0], reference) });
         }
-    }
-
-    private static void Factor(Tensor hessians, int panel, int slabPanels, int triangleBlocks)
-    {
-        ReverseCholesky.FactorInPlace(hessians, panel, slabPanels, invertDiagonalBlocks: true).Dispose();
-        UpperTriangularInverse.InvertInPlace(hessians, leafSize: panel, leavesInverted: true, triangleBlocks: triangleBlocks);
     }
 
     private static double MaxRelative(Tensor factor, Tensor reference) =>

@@ -27,13 +27,11 @@ internal static class HessianFactorization
             using var relScalar = rel.ToScalar(); // held to the end: see PinnedScalars
             damped.diagonal().add_(meanDiagonal.mul(relScalar));
             // 2) U with H⁻¹ = UᵀU: H + λI = R·Rᵀ in place, then U = R⁻¹ in place (as the batch does, FactorizeBatch).
-            var batch = damped.unsqueeze(0);
-            if (ReverseCholesky.FactorInPlace(batch, invertDiagonalBlocks: true).item<bool>())
+            if (InPlaceFactorOfInverse.Compute(damped.unsqueeze(0)).item<bool>())
             {
                 continue;
             }
 
-            UpperTriangularInverse.InvertInPlace(batch, leafSize: ReverseCholesky.PanelWidth, leavesInverted: true);
             var upper = damped;
 
             // 3) unit diagonal, so the loop's update is W[k] += Û[j,k]·(q_j − w_j) with no division. The diagonal is
@@ -72,8 +70,7 @@ internal static class HessianFactorization
         // 2) all factors at once, in place: H + λI = R·Rᵀ (ReverseCholesky), then U = R⁻¹ (UpperTriangularInverse), about
         //    n³ in products for the whole batch with temporaries of a few panels; the Cholesky leaves its diagonal blocks
         //    inverted, the inverse's leaves. Failures are flags, not exceptions.
-        var failed = ReverseCholesky.FactorInPlace(hessians, stage, invertDiagonalBlocks: true);
-        UpperTriangularInverse.InvertInPlace(hessians, stage, ReverseCholesky.PanelWidth, leavesInverted: true);
+        var failed = InPlaceFactorOfInverse.Compute(hessians, stage);
         var upper = hessians;
         // 3) unit diagonals, 4) finite check per matrix through a sum, which NaN and Inf reach (no (E, C, C) mask).
         stage?.Invoke(GptqStage.FactorNormalize);

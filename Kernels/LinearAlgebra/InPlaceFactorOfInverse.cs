@@ -1,0 +1,31 @@
+using MoeQuant.Kernels.Gptq;
+using static TorchSharp.torch;
+
+namespace MoeQuant.Kernels.LinearAlgebra;
+
+/// <summary>
+/// GPTQ's U (<c>H⁻¹ = UᵀU</c>) for a batch, in place: <see cref="ReverseCholesky"/> (<c>H = R·Rᵀ</c>, its P×P diagonal
+/// blocks left inverted), then <see cref="UpperTriangularInverse"/> with those blocks as its leaves, <c>U = R⁻¹</c>. The
+/// two steps' panel and leaf must be equal; this is the one place that pairs them.
+/// </summary>
+public static class InPlaceFactorOfInverse
+{
+    /// <summary>Replaces every H by U, without a host synchronization; a failed matrix holds garbage and is flagged.</summary>
+    /// <param name="hessians">(E, n, n) fp32 or fp64 contiguous, any device; only the upper triangle is read.</param>
+    /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
+    /// <param name="panel">The Cholesky's panel width, the inverse's leaf (≥ 1).</param>
+    /// <param name="slabPanels">Columns per slab of the Cholesky's trailing update, in panels (≥ 1).</param>
+    /// <param name="triangleBlocks">Blocks per product with a triangular operand in the inverse on CUDA (≥ 1).</param>
+    /// <returns>(E) bool on the same device: true where a leading minor was not positive.</returns>
+    public static Tensor Compute(
+        Tensor hessians,
+        Action<GptqStage>? stage = null,
+        int panel = ReverseCholesky.PanelWidth,
+        int slabPanels = ReverseCholesky.SlabPanels,
+        int triangleBlocks = UpperTriangularInverse.TriangleBlocks)
+    {
+        var failed = ReverseCholesky.FactorInPlace(hessians, stage, panel, slabPanels, invertDiagonalBlocks: true);
+        UpperTriangularInverse.InvertInPlace(hessians, stage, panel, leavesInverted: true, triangleBlocks);
+        return failed;
+    }
+}
