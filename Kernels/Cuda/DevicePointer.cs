@@ -17,6 +17,9 @@ public static class DevicePointer
         return NativeMethods.THSTensor_data(tensor.Handle);
     }
 
+    /// <summary>An fp32 element's address, <paramref name="floats"/> elements past <paramref name="address"/>.</summary>
+    public static IntPtr Offset(IntPtr address, long floats) => address + (nint)(floats * sizeof(float));
+
     /// <summary>The address of any tensor's first element, whatever its strides (the caller reads them): a view into a
     /// larger tensor, such as a block of a batch of matrices.</summary>
     public static IntPtr OfStrided(torch.Tensor tensor) => NativeMethods.THSTensor_data(tensor.Handle);

@@ -37,8 +37,8 @@ internal static class LazyBlockUpdate
         var (w, u, d) = (DevicePointer.Of(wt), DevicePointer.Of(factor), DevicePointer.Of(error));
         // Bands, both K-major (K = the span's columns, contiguous): errors transposed, (E, R, 3·width), row r the terms of
         // its errors; factor rows transposed, (F, rest, 3·width), row j the terms of column end + j.
-        using var errorBands = Tf32Bands.Transposed(device, Offset(d, (long)errorRow * rows), (long)errorRows * rows, rows, width, rows, matrices, Tf32Bands.Left);
-        using var factorBands = Tf32Bands.Transposed(device, Offset(u, ((long)start * columns) + end), (long)columns * columns, columns, width, rest, factors, Tf32Bands.Right);
+        using var errorBands = Tf32Bands.Transposed(device, DevicePointer.Offset(d, (long)errorRow * rows), (long)errorRows * rows, rows, width, rows, matrices, Tf32Bands.Left);
+        using var factorBands = Tf32Bands.Transposed(device, DevicePointer.Offset(u, ((long)start * columns) + end), (long)columns * columns, columns, width, rest, factors, Tf32Bands.Right);
         var (e, f) = (DevicePointer.Of(errorBands), DevicePointer.Of(factorBands));
 
         // One product per group of matrices that walk the factors in order: all of them for a shared factor (stride 0),
@@ -50,12 +50,10 @@ internal static class LazyBlockUpdate
             // Column-major, R the leading dimension: Tailᵀ (R × rest) += op_T(E', 3w × R, ld 3w) · op_N(F', 3w × rest, ld 3w).
             Cublas.GemmStridedBatched(
                 device, Cublas.OpT, Cublas.OpN, rows, rest, depth, 1f,
-                Offset(e, (long)first * depth * rows), depth, (long)depth * rows,
+                DevicePointer.Offset(e, (long)first * depth * rows), depth, (long)depth * rows,
                 f, depth, factors == 1 ? 0L : (long)depth * rest,
-                1f, Offset(w, (((long)first * columns) + end) * rows), rows, (long)columns * rows,
+                1f, DevicePointer.Offset(w, (((long)first * columns) + end) * rows), rows, (long)columns * rows,
                 perProduct, Cublas.Compute32FFastTf32);
         }
     }
-
-    private static IntPtr Offset(IntPtr pointer, long floats) => pointer + (nint)(floats * sizeof(float));
 }

@@ -28,7 +28,7 @@ internal static class TrailingUpdate
 
         var device = a.device.index;
         var c = DevicePointer.Of(a);
-        var panel = c + (nint)((long)start * sizeof(float));
+        var panel = DevicePointer.Offset(c, start);
         var matrixStride = (long)n * n;
         // (E, s, 3w) each: row i holds R12[i, :]'s terms, K-contiguous.
         using var left = Tf32Bands.Interleaved(device, panel, matrixStride, n, start, width, matrices, Tf32Bands.Left);
@@ -42,12 +42,10 @@ internal static class TrailingUpdate
             // Slabᵀ −= op_T(left rows f:l, as 3w × (l − f), ld 3w) · op_N(right rows 0:l, as 3w × l, ld 3w).
             Cublas.GemmStridedBatched(
                 device, Cublas.OpT, Cublas.OpN, last - first, last, depth, -1f,
-                Offset(l, (long)first * depth), depth, bandStride,
+                DevicePointer.Offset(l, (long)first * depth), depth, bandStride,
                 r, depth, bandStride,
-                1f, Offset(c, first), n, matrixStride,
+                1f, DevicePointer.Offset(c, first), n, matrixStride,
                 matrices, Cublas.Compute32FFastTf32);
         }
     }
-
-    private static IntPtr Offset(IntPtr pointer, long floats) => pointer + (nint)(floats * sizeof(float));
 }

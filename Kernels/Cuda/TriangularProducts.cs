@@ -38,9 +38,9 @@ internal static class TriangularProducts
             // Column-major: C[first:last, :]ᵀ (n × rows) = op_T(B'[:, 3·first:], depth × n) · op_N(T'[first:last, 3·first:], depth × rows).
             Cublas.GemmStridedBatched(
                 device, Cublas.OpT, Cublas.OpN, n, last - first, depth, 1f,
-                Offset(r, 3L * first), 3 * m, 3L * m * n,
-                Offset(l, ((long)first * 3 * m) + (3L * first)), 3 * m, 3L * m * m,
-                0f, Offset(c.Address, (long)first * c.Ld), c.Ld, c.BatchStride,
+                DevicePointer.Offset(r, 3L * first), 3 * m, 3L * m * n,
+                DevicePointer.Offset(l, ((long)first * 3 * m) + (3L * first)), 3 * m, 3L * m * m,
+                0f, DevicePointer.Offset(c.Address, (long)first * c.Ld), c.Ld, c.BatchStride,
                 batch, Cublas.Compute32FFastTf32);
         }
     }
@@ -61,9 +61,9 @@ internal static class TriangularProducts
             // Column-major: C[:, first:last]ᵀ (cols × m) = op_T(T'[first:last, :3·last], depth × cols) · op_N(A'[:, :3·last], depth × m).
             Cublas.GemmStridedBatched(
                 device, Cublas.OpT, Cublas.OpN, last - first, m, depth, alpha,
-                Offset(r, (long)first * 3 * n), 3 * n, 3L * n * n,
+                DevicePointer.Offset(r, (long)first * 3 * n), 3 * n, 3L * n * n,
                 l, 3 * n, 3L * m * n,
-                0f, Offset(c.Address, first), c.Ld, c.BatchStride,
+                0f, DevicePointer.Offset(c.Address, first), c.Ld, c.BatchStride,
                 batch, Cublas.Compute32FFastTf32);
         }
     }
@@ -80,6 +80,4 @@ internal static class TriangularProducts
             .ToArray();
         return [.. points.Zip(points.Skip(1))];
     }
-
-    private static IntPtr Offset(IntPtr pointer, long floats) => pointer + (nint)(floats * sizeof(float));
 }

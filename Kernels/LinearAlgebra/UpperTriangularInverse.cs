@@ -106,5 +106,5 @@ public static class UpperTriangularInverse
 
     // A block of a view into a contiguous (E, N, N) tensor: narrow keeps the base's strides and moves the offset.
     private static TriangularProducts.Block Block(Tensor view, int row, int column) => new(
-        DevicePointer.OfStrided(view) + (nint)(((row * view.stride(1)) + column) * sizeof(float)), (int)view.stride(1), view.stride(0));
+        DevicePointer.Offset(DevicePointer.OfStrided(view), (row * view.stride(1)) + column), (int)view.stride(1), view.stride(0));
 }
