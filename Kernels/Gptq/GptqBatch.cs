@@ -221,7 +221,7 @@ internal static class GptqBatch
     private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, Action<GptqStage>? stage)
     {
         var columns = hessians[0].Columns;
-        // Equal chunks (32 Hessians of 7168 at most 10 per launch: 4 × 8, not 10 + 10 + 10 + 2).
+        // Equal chunks (Hessians of 7168 at most 41 per launch: 64 go as 32 + 32, not 41 + 23).
         var chunk = GptqBatchWorkspace.FactorChunk(hessians.Length, columns, chunkElements);
         if (chunk == hessians.Length)
         {

@@ -212,7 +212,6 @@ internal sealed class GptqBatchPosition
         }
     }
 
-    // The members' tensors stacked along the matrix dimension (no copy for one member).
     // The loop works on Wᵀ in processing order, each GPTQ column a contiguous row: the GPTQ items' (R, C) weights
     // written transposed into target (G, C, R). When every item runs GPTQ their selection is the whole batch, and in
     // natural order the transpose is the only copy.
@@ -225,6 +224,7 @@ internal sealed class GptqBatchPosition
         target.copy_(permuted.transpose(1, 2));
     }
 
+    // The members' tensors stacked along the matrix dimension (no copy for one member).
     private static Tensor Join(int[] members, Tensor[] tensors) =>
         members.Length == 1 ? tensors[members[0]] : cat(members.Select(t => tensors[t]).ToArray(), 0);
 

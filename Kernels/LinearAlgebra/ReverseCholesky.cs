@@ -174,8 +174,8 @@ public static class ReverseCholesky
 
     /// <summary>
     /// Peak bytes of temporaries per matrix (the factor itself is the input): on CUDA 4·(7·P·n + 6·P²) — the panel
-    /// product (P·n) and its 3xTF32 operands, or the trailing update's two band copies of the panel (6·P·n), the diagonal block's flip, factor, inverse and reversed inverse; elsewhere
-    /// 4·(P·n + 6·P²). Doubled for fp64.
+    /// product (P·n) and its 3xTF32 operands, or the trailing update's two band copies of the panel (6·P·n), and the
+    /// diagonal block's flip, factor, inverse and reversed inverse; elsewhere 4·(P·n + 6·P²). Doubled for fp64.
     /// </summary>
     public static long WorkspaceBytesPerMatrix(int n, bool cuda, int panel = PanelWidth)
     {

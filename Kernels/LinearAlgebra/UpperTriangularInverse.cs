@@ -13,7 +13,8 @@ namespace MoeQuant.Kernels.LinearAlgebra;
 /// Recursive 2×2 blocking: <c>[[R11, R12], [0, R22]]⁻¹ = [[X11, −X11·R12·X22], [0, X22]]</c>, both halves inverted first,
 /// then two square products of half the size for the whole batch at once. A left-to-right panel sweep needs the same
 /// products in half the FLOPs but as thin (P-wide) GEMMs that fill a fraction of the GPU: measured three times slower.
-/// Products are fp32-accurate (<see cref="Fp32Bmm"/>: 3xTF32 on CUDA).
+/// Products are fp32-accurate: on CUDA 3xTF32 that skips the zero triangles (<see cref="TriangularProducts"/>), elsewhere
+/// <see cref="Fp32Bmm"/>.
 /// </para>
 /// </summary>
 public static class UpperTriangularInverse
