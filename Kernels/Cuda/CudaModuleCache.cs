@@ -8,8 +8,8 @@ namespace MoeQuant.Kernels.Cuda;
 
 /// <summary>
 /// Loads the kernels embedded as Kernels/Cuda/*.cu: compiled once per (source, architecture, NVRTC version) and kept as
-/// cubin files in the user cache folder, so a run pays NVRTC's compile time only on its first use of a machine (seconds
-/// for most kernels; the GPTQ column loop's takes much longer, hence <see cref="Precompile"/>).
+/// cubin files in the user cache folder, so a run pays NVRTC's compile time only on its first use of a machine (under a
+/// second per kernel on an H100 machine; <see cref="Precompile"/> moves the largest off the critical path).
 /// </summary>
 public static partial class CudaModuleCache
 {
@@ -35,8 +35,8 @@ public static partial class CudaModuleCache
 
     /// <summary>
     /// Compiles (or finds cached) the cubins of <paramref name="sources"/> for a device on a thread-pool thread, so that a
-    /// kernel whose compile takes long is ready, or nearly, when its first launch comes: the GPTQ column loop's fully
-    /// unrolled kernel is the slow one. A failure is kept and raised by that first launch, as without a precompile.
+    /// kernel is ready when its first launch comes (the GPTQ column loop's once took NVRTC three minutes, when it unrolled
+    /// all 128 columns). A failure is kept and raised by that first launch, as without a precompile.
     /// </summary>
     /// <param name="device">CUDA device ordinal (only its architecture is read; no context is needed).</param>
     /// <param name="sources">Kernel sources, as for <see cref="Get"/>.</param>

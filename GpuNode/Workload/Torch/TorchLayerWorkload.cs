@@ -64,7 +64,7 @@ public sealed class TorchLayerWorkload : ILayerWorkload, ICountingWorkload, IDis
         var target = TorchDevices.Of(device);
         if (target.type == TorchSharp.DeviceType.CUDA)
         {
-            // The GPTQ column loop's kernel takes NVRTC long to compile on a machine's first run: start it now, beside
+            // The GPTQ column loop's kernel is the largest NVRTC compiles on a machine's first run: start it now, beside
             // the load and the calibration, instead of at the layer's first GPTQ launch (a no-op once it is built).
             CudaModuleCache.Precompile(target.index, "GptqBlock");
         }
