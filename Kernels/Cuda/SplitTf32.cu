@@ -1,13 +1,30 @@
 // Splits fp32 values into a TF32 "high" part and the fp32 remainder, so that three TF32 tensor-core products
 // (hi·hi + hi·lo + lo·hi) give an fp32-accurate product (the "3xTF32" scheme) without the process-wide TF32 switch.
+
+// x rounded to TF32 (10 mantissa bits, round to nearest, ties away), as an fp32 value.
+__device__ __forceinline__ float tf32_part(float x)
+{
+    unsigned int rounded;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(rounded) : "f"(x));
+    return __uint_as_float(rounded);
+}
+
+// The three interleaved terms of x: the remainder in slot loSlot, the TF32 part in the other two.
+__device__ __forceinline__ void write_terms(float x, float* out, int loSlot)
+{
+    const float h = tf32_part(x);
+    out[0] = loSlot == 0 ? x - h : h;
+    out[1] = loSlot == 1 ? x - h : h;
+    out[2] = loSlot == 2 ? x - h : h;
+}
+
+// hi and lo in two arrays.
 extern "C" __global__ void split_tf32(const float* __restrict__ a, float* __restrict__ hi, float* __restrict__ lo, long long n)
 {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
     {
         const float x = a[i];
-        unsigned int rounded;
-        asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(rounded) : "f"(x));
-        const float h = __uint_as_float(rounded);
+        const float h = tf32_part(x);
         hi[i] = h;
         lo[i] = x - h;
     }
@@ -29,14 +46,7 @@ extern "C" __global__ void split_tf32_interleaved(
         const long long within = i - b * block;
         const int r = (int)(within / cols);
         const int c = (int)(within - (long long)r * cols);
-        const float x = src[b * batchStride + (long long)r * ld + c];
-        unsigned int rounded;
-        asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(rounded) : "f"(x));
-        const float h = __uint_as_float(rounded);
-        float* out = dst + (b * rows + r) * 3LL * cols + 3LL * c;
-        out[0] = loSlot == 0 ? x - h : h;
-        out[1] = loSlot == 1 ? x - h : h;
-        out[2] = loSlot == 2 ? x - h : h;
+        write_terms(src[b * batchStride + (long long)r * ld + c], dst + (b * rows + r) * 3LL * cols + 3LL * c, loSlot);
     }
 }
 
@@ -65,14 +75,7 @@ extern "C" __global__ void split_tf32_transposed(
         const int k = k0 + threadIdx.x;
         if (j < cols && k < rows)
         {
-            const float x = tile[threadIdx.x][i];
-            unsigned int rounded;
-            asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(rounded) : "f"(x));
-            const float h = __uint_as_float(rounded);
-            float* out = dst + (b * cols + j) * 3LL * rows + 3LL * k;
-            out[0] = loSlot == 0 ? x - h : h;
-            out[1] = loSlot == 1 ? x - h : h;
-            out[2] = loSlot == 2 ? x - h : h;
+            write_terms(tile[threadIdx.x][i], dst + (b * cols + j) * 3LL * rows + 3LL * k, loSlot);
         }
     }
 }
