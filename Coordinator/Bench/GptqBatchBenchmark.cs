@@ -50,6 +50,10 @@ internal static class GptqBatchBenchmark
             MseSearch(recorder, cuda, experts[0].Gate.Weight);
             GptqFactorAccuracy.Measure(recorder, experts[0].GateUpHessian.Matrix, RelDamp, "gate_proj+up_proj");
             GptqFactorAccuracy.Measure(recorder, experts[0].DownHessian.Matrix, RelDamp, "down_proj");
+            if (cuda.type == DeviceType.CUDA)
+            {
+                GptqLoopBenchmark.MeasureSpans(recorder, cuda, batch, shape.Tokens);
+            }
             foreach (var (name, (order, scale)) in Configs.Where(c => config is null || c.Key == config))
             {
                 var options = new GptqOptions { GroupSize = GroupSize, RelDamp = RelDamp, Order = order, Scale = scale };

@@ -40,26 +40,34 @@ internal static class GptqFactorAccuracy
         }
     }
 
-    // The in-place factorization's panel width (also the inverse's leaf), trailing-update slab width and the inverse's
-    // triangle blocks: time on a batch of copies and accuracy, each variant against the defaults in the same run.
+    // The in-place factorization's panel width (also the inverse's leaf), trailing-update slab width, the inverse's
+    // triangle blocks and the Cholesky's recursion floor: time on a batch of copies and accuracy, each variant against
+    // the defaults in the same run.
     private static void MeasurePanels(BenchRecorder recorder, Tensor damped, Tensor reference, string what, int batch = 8)
     {
         using var scope = NewDisposeScope();
         var copies = damped.unsqueeze(0).expand(batch, -1, -1).contiguous();
         var work = empty_like(copies);
-        double Time(int panel, int slabPanels, int blocks) => DeviceTimer.MedianMilliseconds(damped.device, () => InPlaceFactorOfInverse.Compute(work.copy_(copies), null, panel, slabPanels, blocks).Dispose()) / batch;
-        var baselineMs = Time(ReverseCholesky.PanelWidth, ReverseCholesky.SlabPanels, UpperTriangularInverse.TriangleBlocks);
-        foreach (var (panel, slabPanels, blocks) in new[] { (128, 2, 4), (512, 2, 4), (256, 1, 4), (256, 4, 4), (256, 2, 8) })
+        double Time(int panel, int slabPanels, int blocks, int floor) =>
+            DeviceTimer.MedianMilliseconds(damped.device, () => InPlaceFactorOfInverse.Compute(work.copy_(copies), null, panel, slabPanels, blocks, floor).Dispose()) / batch;
+        var baselineMs = Time(ReverseCholesky.PanelWidth, ReverseCholesky.SlabPanels, UpperTriangularInverse.TriangleBlocks, ReverseCholesky.RecursionFloor);
+        var variants = new[]
+        {
+            (128, 2, 4, 1024), (512, 2, 4, 1024), (256, 1, 4, 1024), (256, 4, 4, 1024), (256, 2, 8, 1024),
+            (256, 2, 4, 256), (256, 2, 4, 512), (256, 2, 4, 2048), (256, 2, 4, 1 << 20),
+        };
+        foreach (var (panel, slabPanels, blocks, floor) in variants)
         {
             var factor = damped.unsqueeze(0).clone();
-            InPlaceFactorOfInverse.Compute(factor, null, panel, slabPanels, blocks);
-            var ms = Time(panel, slabPanels, blocks);
+            InPlaceFactorOfInverse.Compute(factor, null, panel, slabPanels, blocks, floor);
+            var ms = Time(panel, slabPanels, blocks, floor);
             recorder.Record(
                 "gptq-factor-panels",
                 new
                 {
-                    matrix = what, columns = damped.shape[0], batch, panel, slabPanels, triangleBlocks = blocks,
+                    matrix = what, columns = damped.shape[0], batch, panel, slabPanels, triangleBlocks = blocks, recursionFloor = floor,
                     baselinePanel = ReverseCholesky.PanelWidth, baselineSlabPanels = ReverseCholesky.SlabPanels, baselineTriangleBlocks = UpperTriangularInverse.TriangleBlocks,
+                    baselineRecursionFloor = ReverseCholesky.RecursionFloor,
                     baseline = "the default panel, slab and triangle blocks, same run",
                 },
                 new { msPerMatrix = ms, baselineMsPerMatrix = baselineMs, speedup = baselineMs / ms, frobeniusRelative = FrobeniusRelative(factor[0], reference) });

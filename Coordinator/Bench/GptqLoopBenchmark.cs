@@ -86,6 +86,46 @@ internal static class GptqLoopBenchmark
         }
     }
 
+    /// <summary>
+    /// The fused loop's deferred-update span (<see cref="FusedGptqLoop.DefaultSpan"/>) at DeepSeek-V3's gate/up shape on a
+    /// batch sharing one factor: time per matrix and codes against the default span, each variant beside the default in
+    /// the same run (spans change only the order in which the same updates are summed).
+    /// </summary>
+    public static void MeasureSpans(BenchRecorder recorder, Device cuda, int batch, int tokens)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(1234);
+        const int rows = 2048, columns = 7168;
+        var problem = Problem(cuda, rows, columns, tokens);
+        var upper = InverseCholesky.UpperFactorOfInverse(problem.Hessian);
+        var uhat = (upper / upper.diagonal().unsqueeze(1)).contiguous().unsqueeze(0);
+        var wt = problem.Weight.t().contiguous().unsqueeze(0).expand(batch, -1, -1).contiguous();
+        var scale = problem.Scale.expand(batch, -1, -1).contiguous();
+        var zero = problem.Zero.expand(batch, -1, -1).contiguous();
+        var group = problem.Group.expand(batch, -1).contiguous();
+        Tensor Codes(int span) => FusedGptqLoop.Run(wt.clone(), uhat, scale, zero, group, Bits, 128, halfUp: true, FusedGptqLoop.Rounding.BFloat16, span: span).Codes;
+        double Time(int span) => DeviceTimer.MedianMilliseconds(cuda, () => Codes(span).Dispose(), warmup: 1, repetitions: 3) / batch;
+        var baselineMs = Time(FusedGptqLoop.DefaultSpan);
+        using var baselineCodes = Codes(FusedGptqLoop.DefaultSpan);
+        foreach (var span in new[] { 256, 1024, 2048 })
+        {
+            using var codes = Codes(span);
+            var ms = Time(span);
+            using var differing = codes.to_type(ScalarType.Int32).sub(baselineCodes.to_type(ScalarType.Int32)).abs();
+            recorder.Record(
+                "gptq-loop-span",
+                new { rows, columns, tokens, batch, span, baselineSpan = FusedGptqLoop.DefaultSpan, baseline = "the default span, same inputs, same run" },
+                new
+                {
+                    msPerMatrix = ms,
+                    baselineMsPerMatrix = baselineMs,
+                    speedup = baselineMs / ms,
+                    codesDifferingFraction = differing.gt(0).to_type(ScalarType.Float64).mean().item<double>(),
+                    maxCodeDifference = differing.max().item<int>(),
+                });
+        }
+    }
+
     // max |factor − reference| / max |reference|; the factor is freed (a batch of them is 1.6 GB at C = 7168).
     private static float MaxRelativeDifference(Tensor factor, Tensor reference)
     {

@@ -16,15 +16,17 @@ public static class InPlaceFactorOfInverse
     /// <param name="panel">The Cholesky's panel width, the inverse's leaf (≥ 1).</param>
     /// <param name="slabPanels">Columns per slab of the Cholesky's trailing update, in panels (≥ 1).</param>
     /// <param name="triangleBlocks">Blocks per product with a triangular operand in the inverse on CUDA (≥ 1).</param>
+    /// <param name="recursionFloor">The Cholesky's recursion floor: wider blocks split in halves (≥ 1).</param>
     /// <returns>(E) bool on the same device: true where a leading minor was not positive.</returns>
     public static Tensor Compute(
         Tensor hessians,
         Action<GptqStage>? stage = null,
         int panel = ReverseCholesky.PanelWidth,
         int slabPanels = ReverseCholesky.SlabPanels,
-        int triangleBlocks = UpperTriangularInverse.TriangleBlocks)
+        int triangleBlocks = UpperTriangularInverse.TriangleBlocks,
+        int recursionFloor = ReverseCholesky.RecursionFloor)
     {
-        var failed = ReverseCholesky.FactorInPlace(hessians, stage, panel, slabPanels, invertDiagonalBlocks: true);
+        var failed = ReverseCholesky.FactorInPlace(hessians, stage, panel, slabPanels, invertDiagonalBlocks: true, recursionFloor);
         UpperTriangularInverse.InvertInPlace(hessians, stage, panel, leavesInverted: true, triangleBlocks);
         return failed;
     }

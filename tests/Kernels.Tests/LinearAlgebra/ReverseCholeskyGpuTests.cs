@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace MoeQuant.Kernels.Tests.LinearAlgebra;
 
-/// <summary>The 3xTF32 path of <see cref="ReverseCholesky"/> (Cuda/TrailingUpdate.cs), which the CPU tests cannot reach.</summary>
+/// <summary>The 3xTF32 path of <see cref="ReverseCholesky"/> (Cuda/RowProducts.cs), in halves and panel by panel, which the CPU tests cannot reach.</summary>
 public class ReverseCholeskyGpuTests
 {
     [GpuFact]
@@ -13,18 +13,18 @@ public class ReverseCholeskyGpuTests
     {
         using var scope = NewDisposeScope();
         var cuda = new Device(DeviceType.CUDA, 0);
-        foreach (var (n, panel) in new[] { (1000, 128), (600, 256), (200, 256) })
+        foreach (var (n, panel, floor) in new[] { (1000, 128, 1024), (1000, 128, 256), (600, 256, 1024), (200, 256, 1024) })
         {
             var hessian = ReverseCholeskyTests.RandomSpd(3, n, seed: n);
             var r32 = hessian.to_type(ScalarType.Float32).to(cuda);
 
-            var failed = ReverseCholesky.FactorInPlace(r32, panel);
+            var failed = ReverseCholesky.FactorInPlace(r32, panel, recursionFloor: floor);
 
             var r = r32.cpu().to_type(ScalarType.Float64);
             Assert.False(failed.any().item<bool>());
             Assert.Equal(0.0, r.tril(-1).abs().max().item<double>());
             var relative = ((r.bmm(r.transpose(1, 2)) - hessian).abs().max() / hessian.abs().max()).item<double>();
-            Assert.True(relative < 1e-5, $"n {n}: relative error {relative}");
+            Assert.True(relative < 1e-5, $"n {n}, floor {floor}: relative error {relative}");
         }
     }
 

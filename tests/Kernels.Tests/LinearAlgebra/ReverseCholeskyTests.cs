@@ -8,18 +8,21 @@ namespace MoeQuant.Kernels.Tests.LinearAlgebra;
 public class ReverseCholeskyTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData(40, 64, 2)] // n < P: one panel, no trailing update
-    [InlineData(200, 64, 2)] // n not a multiple of P: a narrow first panel, a truncated last slab
-    [InlineData(256, 64, 1)] // n a multiple of P, one-panel slabs
-    [InlineData(230, 32, 3)] // slabs of three panels over trailing blocks of every residue
-    [InlineData(600, 256, 2)] // the default panel
-    public void Should_reproduce_the_matrix_as_r_times_r_transposed_with_r_upper(int n, int panel, int slabPanels)
+    [InlineData(40, 64, 2, 1024)] // n < P: one panel, no trailing update
+    [InlineData(200, 64, 2, 1024)] // n not a multiple of P: a narrow first panel, a truncated last slab
+    [InlineData(256, 64, 1, 1024)] // n a multiple of P, one-panel slabs
+    [InlineData(230, 32, 3, 1024)] // slabs of three panels over trailing blocks of every residue
+    [InlineData(600, 256, 2, 1024)] // the default panel
+    [InlineData(230, 32, 2, 64)] // halves above 64 (solves split in halves too), panels below, a narrow last leaf
+    [InlineData(512, 32, 1, 32)] // halves all the way down to the panels
+    [InlineData(600, 64, 2, 200)] // halves of uneven widths
+    public void Should_reproduce_the_matrix_as_r_times_r_transposed_with_r_upper(int n, int panel, int slabPanels, int recursionFloor)
     {
         using var scope = NewDisposeScope();
         var hessian = RandomSpd(3, n, seed: n);
         var r32 = hessian.to_type(ScalarType.Float32);
 
-        var failed = ReverseCholesky.FactorInPlace(r32, panel, slabPanels);
+        var failed = ReverseCholesky.FactorInPlace(r32, panel, slabPanels, recursionFloor: recursionFloor);
 
         var r = r32.to_type(ScalarType.Float64);
         Assert.False(failed.any().item<bool>());
@@ -35,8 +38,10 @@ public class ReverseCholeskyTests(ITestOutputHelper output)
         Assert.True(distance < 1e-4, $"distance to the fp64 factor {distance}");
     }
 
-    [Fact]
-    public void Should_leave_the_inverses_of_its_diagonal_blocks_when_asked_and_the_rest_of_r_unchanged()
+    [Theory]
+    [InlineData(1024)] // one panel at a time
+    [InlineData(64)] // halves above 64
+    public void Should_leave_the_inverses_of_its_diagonal_blocks_when_asked_and_the_rest_of_r_unchanged(int recursionFloor)
     {
         using var scope = NewDisposeScope();
         const int n = 200;
@@ -45,8 +50,8 @@ public class ReverseCholeskyTests(ITestOutputHelper output)
         var r = hessian.clone();
         var mixed = hessian.clone();
 
-        ReverseCholesky.FactorInPlace(r, panel);
-        ReverseCholesky.FactorInPlace(mixed, panel, invertDiagonalBlocks: true);
+        ReverseCholesky.FactorInPlace(r, panel, recursionFloor: recursionFloor);
+        ReverseCholesky.FactorInPlace(mixed, panel, invertDiagonalBlocks: true, recursionFloor: recursionFloor);
 
         for (var start = 0; start < n; start += panel)
         {
@@ -68,7 +73,7 @@ public class ReverseCholeskyTests(ITestOutputHelper output)
         var hessian = RandomSpd(2, 150, seed: 11);
         var r = hessian.clone();
 
-        ReverseCholesky.FactorInPlace(r, panel: 32);
+        ReverseCholesky.FactorInPlace(r, panel: 32, recursionFloor: 64);
 
         var relative = ((r.bmm(r.transpose(1, 2)) - hessian).abs().max() / hessian.abs().max()).item<double>();
         Assert.True(relative < 1e-13, $"relative error {relative}");
@@ -82,36 +87,40 @@ public class ReverseCholeskyTests(ITestOutputHelper output)
         hessian[1, 10, 10] = tensor(-1e6f); // a top-left pivot: met by the last panel, after every trailing update
         var good = stack([hessian[0], hessian[2]]);
 
-        var failed = ReverseCholesky.FactorInPlace(hessian, panel: 64);
-        ReverseCholesky.FactorInPlace(good, panel: 64);
+        var failed = ReverseCholesky.FactorInPlace(hessian, panel: 64, recursionFloor: 64);
+        ReverseCholesky.FactorInPlace(good, panel: 64, recursionFloor: 64);
 
         Assert.Equal(new[] { false, true, false }, failed.data<bool>().ToArray());
         Assert.True(hessian[0].eq(good[0]).all().item<bool>());
         Assert.True(hessian[2].eq(good[1]).all().item<bool>());
     }
 
-    [Fact]
-    public void Should_issue_about_half_the_full_square_in_trailing_products()
+    [Theory]
+    [InlineData(1024)] // the default: halves down to 1024, then panels
+    [InlineData(7168)] // one panel at a time throughout
+    [InlineData(256)] // halves down to the panels
+    public void Should_issue_little_more_than_the_upper_triangles_in_trailing_products(int recursionFloor)
     {
-        // GPTQ's largest shape: C = 7168 with the default panels and slabs.
+        // GPTQ's largest shape: C = 7168 with the default panels and slabs. The trailing updates need the upper triangle
+        // of A11 once per split, Σ r·h·(h + 1): nearly all of the Cholesky's n³/3 one panel at a time (the leaves do the
+        // rest), half of it in halves (the solves do the rest); slabs add up to a fifth.
         const double n = 7168;
-        var (issued, full) = ReverseCholesky.TrailingFlops(7168);
+        var (issued, triangle) = ReverseCholesky.TrailingFlops(7168, recursionFloor: recursionFloor);
         var cholesky = n * n * n / 3;
-        output.WriteLine($"issued {issued / cholesky:F3}·n³/3, {issued / full:F3} of the full square ({full / cholesky:F3}·n³/3)");
+        output.WriteLine($"issued {issued / cholesky:F3}·n³/3, {issued / triangle:F3} of the exact triangles");
 
-        // The exact upper triangle of every trailing block is a lower bound; a slab of width S adds about S·s per panel.
-        var triangle = ReverseCholesky.Panels(7168, ReverseCholesky.PanelWidth)
-            .Sum(p => (double)(p.End - p.Start) * p.Start * (p.Start + 1));
-        Assert.InRange(issued, triangle, 1.12 * triangle);
-        Assert.InRange(issued / full, 0.5, 0.56);
+        Assert.InRange(triangle / cholesky, recursionFloor >= 7168 ? 0.9 : 0.45, recursionFloor >= 7168 ? 1.0 : 0.55);
+        Assert.InRange(issued / triangle, 1.0, 1.2);
     }
 
     [Fact]
-    public void Should_count_workspace_from_the_panel_and_the_size()
+    public void Should_count_workspace_from_the_largest_products_bands_and_the_panel()
     {
-        // CUDA: the panel, its two band copies (7·P·n) and six P×P blocks, in fp32 bytes.
-        Assert.Equal(4L * ((7L * 256 * 7168) + (6L * 256 * 256)), ReverseCholesky.WorkspaceBytesPerMatrix(7168, cuda: true));
-        Assert.Equal(4L * ((40L * 40) + (6L * 40 * 40)), ReverseCholesky.WorkspaceBytesPerMatrix(40, cuda: false));
+        // CUDA, 7168 in halves: the top split's two band copies (24·h·r bytes) and six P×P blocks.
+        Assert.Equal((24L * 3584 * 3584) + (24L * 256 * 256), ReverseCholesky.WorkspaceBytesPerMatrix(7168, cuda: true));
+        // One panel at a time: the top split peels the last panel.
+        Assert.Equal((24L * 6912 * 256) + (24L * 256 * 256), ReverseCholesky.WorkspaceBytesPerMatrix(7168, cuda: true, recursionFloor: 7168));
+        Assert.Equal(24L * 40 * 40, ReverseCholesky.WorkspaceBytesPerMatrix(40, cuda: false));
     }
 
     internal static Tensor RandomSpd(int batch, int n, int seed)
