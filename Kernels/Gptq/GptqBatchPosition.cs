@@ -58,15 +58,7 @@ internal sealed class GptqBatchPosition
     public static GptqBatchPosition Prepare(IReadOnlyList<GptqBatchItem> items, int t, Tensor dead, int groupSize, QuantizerSpec spec, Action<GptqStage>? stage = null)
     {
         stage?.Invoke(GptqStage.WeightStack);
-        var converted = items.Select(i => i.Weights[t].Weight.to_type(ScalarType.Float32)).ToArray();
-        var weight = stack(converted);
-        // The fp32 copies of bf16 weights are stacked: free them now rather than at the end of the call.
-        for (var e = 0; e < converted.Length; e++)
-        {
-            DisposeUnlessSame(converted[e], items[e].Weights[t].Weight);
-        }
-
-        weight.masked_fill_(dead.unsqueeze(1), 0);
+        var weight = Stack(items, t, dead);
         var (count, rows, columns) = ((int)weight.shape[0], weight.shape[1], weight.shape[2]);
         var groups = columns / groupSize;
         stage?.Invoke(GptqStage.ScaleSearch);
@@ -182,6 +174,38 @@ internal sealed class GptqBatchPosition
                 : GroupQuantizer.Dequantize(p.Codes.to_type(ScalarType.Float32).view(count, rows, groups, groupSize), scale.unsqueeze(3), zero.unsqueeze(3), spec))
                 .view(count, rows, columns).MoveToOuterDisposeScope();
         }
+    }
+
+    // (E, rows, columns) fp32: position t of every item, dead columns zeroed. On CUDA one pass per item
+    // (GptqBatchOperands.WidenMasked); elsewhere conversion, stack and mask, the single path's ops.
+    private static Tensor Stack(IReadOnlyList<GptqBatchItem> items, int t, Tensor dead)
+    {
+        var first = items[0].Weights[t].Weight;
+        if (first.device_type == DeviceType.CUDA && items.All(i => i.Weights[t].Weight.dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
+        {
+            var stacked = empty(items.Count, first.shape[0], first.shape[1], ScalarType.Float32, first.device);
+            for (var e = 0; e < items.Count; e++)
+            {
+                var original = items[e].Weights[t].Weight;
+                var source = original.contiguous();
+                using var target = stacked[e];
+                using var deadColumns = dead[e];
+                GptqBatchOperands.WidenMasked(source, target, deadColumns);
+                DisposeUnlessSame(source, original);
+            }
+
+            return stacked;
+        }
+
+        var converted = items.Select(i => i.Weights[t].Weight.to_type(ScalarType.Float32)).ToArray();
+        var weight = stack(converted);
+        // The fp32 copies of bf16 weights are stacked: free them now rather than at the end of the call.
+        for (var e = 0; e < converted.Length; e++)
+        {
+            DisposeUnlessSame(converted[e], items[e].Weights[t].Weight);
+        }
+
+        return weight.masked_fill_(dead.unsqueeze(1), 0);
     }
 
     // Static scales of (rows, groups, groupSize) values, fitted in row chunks (rows are independent, so chunks change nothing).

@@ -1,18 +1,19 @@
+using MoeQuant.Kernels.Cuda;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MoeQuant.Kernels.Gptq;
 
 /// <summary>
-/// The proxy-loss traces of a batch whose column loop ran fused, for every item at once: per item and weight position
-/// [tr(W H Wᵀ), GPTQ's tr(ΔW H ΔWᵀ), round to nearest's]. GPTQ's comes from the loop's own residuals, which sum to the
-/// trace with the H it factored (dead diagonals set to 1, λ added): subtracting λ·‖ΔW‖² and the dead columns' ‖ΔW‖² leaves
-/// the undamped trace with no product with H. W and round to nearest need one (over H's lower block triangle,
-/// <see cref="SymmetricQuadraticForms"/>), on bf16 tensor cores with fp32
-/// accumulation: their traces do not cancel, so the rounding of each operand (2⁻⁹, independent signs) averages out over
-/// millions of terms (within 3.3 × 10⁻⁵ of the single path's fp32 in `bench gptq`), and W is bf16 already in a bf16 checkpoint. Items go a few at
-/// a time through a handful of batched operations; one small product per item and position left the GPU waiting on the
-/// host.
+/// The proxy-loss traces of a batch whose column loop ran fused (so on CUDA), for every item at once: per item and
+/// weight position [tr(W H Wᵀ), GPTQ's tr(ΔW H ΔWᵀ), round to nearest's]. GPTQ's comes from the loop's own residuals,
+/// which sum to the trace with the H it factored (dead diagonals set to 1, λ added): subtracting λ·‖ΔW‖² and the dead
+/// columns' ‖ΔW‖² leaves the undamped trace with no product with H. W and round to nearest need one (over H's lower block
+/// triangle, <see cref="SymmetricQuadraticForms"/>), on bf16 tensor cores with fp32 accumulation: their traces do not
+/// cancel, so the rounding of each operand (2⁻⁹, independent signs) averages out over millions of terms (within
+/// 3.3 × 10⁻⁵ of the single path's fp32 in `bench gptq`), and W is bf16 already in a bf16 checkpoint. The operands and
+/// ‖ΔW‖² per column are one pass each (<see cref="GptqBatchOperands"/>); items go a few at a time through a handful of
+/// batched operations, since one small product per item and position left the GPU waiting on the host.
 /// </summary>
 internal static class GptqBatchTraces
 {
@@ -52,9 +53,7 @@ internal static class GptqBatchTraces
             {
                 var w = p.Weight.narrow(0, start, count);
                 var rows = w.shape[1];
-                var a = empty(count, 2 * rows, columns, ScalarType.BFloat16, device);
-                a.narrow(1, 0, rows).copy_(w);
-                a.narrow(1, rows, rows).copy_(p.RtnValues.narrow(0, start, count) - w);
+                var a = GptqBatchOperands.TraceOperand(w, p.RtnValues.narrow(0, start, count));
                 // Row sums in fp32 first: a sum straight to fp64 would copy the whole product to fp64 first.
                 var rowSums = SymmetricQuadraticForms.RowSums(a, h);
                 return rowSums.to_type(ScalarType.Float64).view(count, 2, rows).sum(2);
@@ -84,12 +83,8 @@ internal static class GptqBatchTraces
 
         var index = tensor(gptqItems.Select(e => (long)e).ToArray(), device: device);
         var slots = tensor(gptqItems.Select(e => (long)gptqSlot[e]).ToArray(), device: device);
-        // ‖ΔW‖² per column, item by item: one (R, C) temporary at a time, fp32 sums of R positive terms.
-        var perColumn = stack(gptqItems.Select(e =>
-        {
-            using var difference = p.Values![gptqSlot[e]] - p.Weight[e];
-            return difference.mul_(difference).sum(dim: 0); // named: a bare 0 binds to sum(ScalarType? type)
-        }).ToArray()).to_type(ScalarType.Float64);
+        // ‖ΔW‖² per column of every GPTQ item at once (their values are in item order: slot k is the k-th GPTQ item).
+        var perColumn = GptqBatchOperands.ColumnSquareDifferences(p.Values!, p.Weight, index);
         var deadColumns = perColumn.mul(dead.index_select(0, index)).sum(1);
         var damped = p.DampedLoss!.index_select(0, slots).sum(1);
         var undamped = damped - (damping.index_select(0, slots).to_type(ScalarType.Float64) * perColumn.sum(1)) - deadColumns;

@@ -102,6 +102,19 @@ internal sealed class ReverseCholeskySweep
     {
         using var scope = NewDisposeScope();
         _stage?.Invoke(GptqStage.FactorLeaf);
+        if (_tensorCores && w <= ReverseCholeskyLeaf.MaxWidth)
+        {
+            // One launch for the batch, the block in shared memory (cuSOLVER: about twenty latency-bound launches).
+            var factor = _leaves is null ? null : empty(_a.shape[0], w, w, _a.dtype, _a.device);
+            ReverseCholeskyLeaf.FactorAndInvert(_a, o, w, Failed, factor);
+            if (factor is not null)
+            {
+                _leaves!.Add((o, factor.DetachFromDisposeScope()));
+            }
+
+            return;
+        }
+
         var diagonal = _a.narrow(1, o, w).narrow(2, o, w);
         var (lower, info) = linalg.cholesky_ex(diagonal.flip(1, 2));
         Failed.logical_or_(info.ne(0));
