@@ -51,10 +51,11 @@ internal static class GptqFactorAccuracy
         double Time(int panel, int slabPanels, int blocks, int floor) =>
             DeviceTimer.MedianMilliseconds(damped.device, () => InPlaceFactorOfInverse.Compute(work.copy_(copies), null, panel, slabPanels, blocks, floor).Dispose()) / batch;
         var baselineMs = Time(ReverseCholesky.PanelWidth, ReverseCholesky.SlabPanels, UpperTriangularInverse.TriangleBlocks, ReverseCholesky.RecursionFloor);
+        const int peel = ReverseCholesky.RecursionFloor;
         var variants = new[]
         {
-            (128, 2, 4, 1024), (512, 2, 4, 1024), (256, 1, 4, 1024), (256, 4, 4, 1024), (256, 2, 8, 1024),
-            (256, 2, 4, 256), (256, 2, 4, 512), (256, 2, 4, 2048), (256, 2, 4, 1 << 20),
+            (128, 2, 4, peel), (128, 4, 4, peel), (512, 2, 4, peel), (256, 1, 4, peel), (256, 4, 4, peel), (256, 2, 8, peel),
+            (256, 2, 4, 1024), (128, 2, 4, 1024),
         };
         foreach (var (panel, slabPanels, blocks, floor) in variants)
         {

@@ -8,11 +8,11 @@ namespace MoeQuant.Kernels.Tests.LinearAlgebra;
 public class ReverseCholeskyTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData(40, 64, 2, 1024)] // n < P: one panel, no trailing update
-    [InlineData(200, 64, 2, 1024)] // n not a multiple of P: a narrow first panel, a truncated last slab
-    [InlineData(256, 64, 1, 1024)] // n a multiple of P, one-panel slabs
-    [InlineData(230, 32, 3, 1024)] // slabs of three panels over trailing blocks of every residue
-    [InlineData(600, 256, 2, 1024)] // the default panel
+    [InlineData(40, 64, 2, int.MaxValue)] // n < P: one panel, no trailing update
+    [InlineData(200, 64, 2, int.MaxValue)] // n not a multiple of P: a narrow first panel, a truncated last slab
+    [InlineData(256, 64, 1, int.MaxValue)] // n a multiple of P, one-panel slabs
+    [InlineData(230, 32, 3, int.MaxValue)] // slabs of three panels over trailing blocks of every residue
+    [InlineData(600, 256, 2, int.MaxValue)] // the default panel
     [InlineData(230, 32, 2, 64)] // halves above 64 (solves split in halves too), panels below, a narrow last leaf
     [InlineData(512, 32, 1, 32)] // halves all the way down to the panels
     [InlineData(600, 64, 2, 200)] // halves of uneven widths
@@ -39,7 +39,7 @@ public class ReverseCholeskyTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(1024)] // one panel at a time
+    [InlineData(int.MaxValue)] // one panel at a time
     [InlineData(64)] // halves above 64
     public void Should_leave_the_inverses_of_its_diagonal_blocks_when_asked_and_the_rest_of_r_unchanged(int recursionFloor)
     {
@@ -96,8 +96,8 @@ public class ReverseCholeskyTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(1024)] // the default: halves down to 1024, then panels
-    [InlineData(7168)] // one panel at a time throughout
+    [InlineData(1024)] // halves down to 1024, then panels
+    [InlineData(int.MaxValue)] // the default: one panel at a time throughout
     [InlineData(256)] // halves down to the panels
     public void Should_issue_little_more_than_the_upper_triangles_in_trailing_products(int recursionFloor)
     {
@@ -109,17 +109,18 @@ public class ReverseCholeskyTests(ITestOutputHelper output)
         var cholesky = n * n * n / 3;
         output.WriteLine($"issued {issued / cholesky:F3}·n³/3, {issued / triangle:F3} of the exact triangles");
 
-        Assert.InRange(triangle / cholesky, recursionFloor >= 7168 ? 0.9 : 0.45, recursionFloor >= 7168 ? 1.0 : 0.55);
+        Assert.InRange(triangle / cholesky, recursionFloor > 7168 ? 0.9 : 0.45, recursionFloor > 7168 ? 1.0 : 0.55);
         Assert.InRange(issued / triangle, 1.0, 1.2);
     }
 
     [Fact]
     public void Should_count_workspace_from_the_largest_products_bands_and_the_panel()
     {
-        // CUDA, 7168 in halves: the top split's two band copies (24·h·r bytes) and six P×P blocks.
-        Assert.Equal((24L * 3584 * 3584) + (24L * 256 * 256), ReverseCholesky.WorkspaceBytesPerMatrix(7168, cuda: true));
-        // One panel at a time: the top split peels the last panel.
-        Assert.Equal((24L * 6912 * 256) + (24L * 256 * 256), ReverseCholesky.WorkspaceBytesPerMatrix(7168, cuda: true, recursionFloor: 7168));
+        // CUDA, one panel at a time (the default): the first split peels the last panel, two band copies of the
+        // (n − P) × P block above it (24·h·r bytes), and six P×P blocks.
+        Assert.Equal((24L * 6912 * 256) + (24L * 256 * 256), ReverseCholesky.WorkspaceBytesPerMatrix(7168, cuda: true));
+        // In halves above 1024: the top split's two band copies.
+        Assert.Equal((24L * 3584 * 3584) + (24L * 256 * 256), ReverseCholesky.WorkspaceBytesPerMatrix(7168, cuda: true, recursionFloor: 1024));
         Assert.Equal(24L * 40 * 40, ReverseCholesky.WorkspaceBytesPerMatrix(40, cuda: false));
     }
 
