@@ -50,14 +50,18 @@ public static class FusedGptqLoop
     /// <param name="halfUp">true: floor(x + 0.5) (MoE-Quant); false: round half to even.</param>
     /// <param name="rounding">Model dtype rounding of dequantized values.</param>
     /// <param name="lossWeight">
-    /// (F, C) fp32 contiguous per-column loss weights 1/U_jj², or null: no loss.
+    /// (F, C) fp32 contiguous per-column loss weights 1/U_jj² (R_jj² for V), or null: no loss.
     /// </param>
     /// <param name="span">Columns per deferred lazy update (<see cref="DefaultSpan"/>), rounded down to whole blocks.</param>
+    /// <param name="original">
+    /// (E, C, R) fp32 contiguous: the weights before the loop, when <paramref name="factor"/> is V = −R·diag(R)⁻¹ by
+    /// columns (H = R·Rᵀ) and errors are fed forward against them (Cuda/GptqBlock.cu); null when it is Û.
+    /// </param>
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>): the fused kernel of each block, then its lazy update; null: none.</param>
     /// <returns>(E, C, R) uint8 codes in processing order, and (E, R) fp64 losses Σ c_j·d_j² (null without loss weights).</returns>
     public static (Tensor Codes, Tensor? Loss) Run(
         Tensor wt, Tensor factor, Tensor scale, Tensor zero, Tensor group, int bits, int blockSize, bool halfUp, Rounding rounding,
-        Tensor? lossWeight = null, int span = DefaultSpan, Action<GptqStage>? stage = null)
+        Tensor? lossWeight = null, int span = DefaultSpan, Action<GptqStage>? stage = null, Tensor? original = null)
     {
         var (matrices, columns, rows) = ((int)wt.shape[0], (int)wt.shape[1], (int)wt.shape[2]);
         var groups = (int)scale.shape[1];
@@ -72,7 +76,7 @@ public static class FusedGptqLoop
             throw new ArgumentException($"{factors} factors do not divide {matrices} matrices", nameof(factor));
         }
 
-        var inputs = new[] { ("wt", wt), ("factor", factor), ("scale", scale), ("zero", zero), ("group", group), ("lossWeight", lossWeight) };
+        var inputs = new[] { ("wt", wt), ("factor", factor), ("scale", scale), ("zero", zero), ("group", group), ("lossWeight", lossWeight), ("original", original) };
         foreach (var (name, tensor) in inputs)
         {
             if (tensor is not null && !tensor.is_contiguous())
@@ -89,7 +93,7 @@ public static class FusedGptqLoop
         using var error = empty(matrices, spanColumns, rows, dtype: ScalarType.Float32, device: wt.device);
         var factorStride = factors == 1 ? 0L : (long)columns * columns;
         var grid = ((uint)((rows + RowsPerBlock - 1) / RowsPerBlock), (uint)matrices, 1u);
-        var (lossWeightPointer, lossPointer) = (Pointer(lossWeight), Pointer(loss));
+        var (lossWeightPointer, lossPointer, originalPointer) = (Pointer(lossWeight), Pointer(loss), Pointer(original));
 
         for (var spanStart = 0; spanStart < columns; spanStart += spanColumns)
         {
@@ -103,7 +107,7 @@ public static class FusedGptqLoop
                     KernelArgument.Of(wt), KernelArgument.Of(codes), KernelArgument.Of(error), KernelArgument.Of(factor),
                     KernelArgument.Of(scale), KernelArgument.Of(zero), KernelArgument.Of(group), lossWeightPointer, lossPointer,
                     columns, rows, groups, start, width, (float)((1 << bits) - 1), halfUp ? 1 : 0, (int)rounding, factorStride, factors,
-                    spanColumns, start - spanStart);
+                    spanColumns, start - spanStart, originalPointer);
 
                 // This block's errors reach the rest of its span now; the columns after the span wait for the span's end.
                 if (start + width < spanEnd)

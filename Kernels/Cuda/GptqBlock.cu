@@ -16,6 +16,10 @@
 // y = round_to_dtype((q - z) * s), error d = y - x, x[k] += Û[j][k] · d for k > j (Û: rows of the upper Cholesky
 // factor U of H⁻¹ over their diagonal). With c_j = 1/U_jj², Σ c_j·d_j² over all columns is tr(ΔW·H·ΔWᵀ) for the
 // damped H that was factored (ΔW = W − Q = Uᵀ·err), so the proxy loss needs no product with H.
+// With the original weights given, the factor is instead V = −R·diag(R)⁻¹ by columns (H = R·Rᵀ, R upper, U = R⁻¹) and
+// the fed-forward error is taken against the original value, p = y − w_original: since W − Q = err·U, err = (W − Q)·R,
+// so each updated value is w_original[k] + Σ_{j<k} (w_original[j] − q_j)·R[j][k]/R[k][k], the same GPTQ with no inverse
+// of R. The loss is unchanged: c_j = R_jj² = 1/U_jj², with d against the updated value.
 
 #include "DtypeRounding.cuh"
 
@@ -28,8 +32,8 @@
 extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
     float* __restrict__ wt,                 // [E][C][R] working weight; block rows become dequantized values
     unsigned char* __restrict__ codes,      // [E][C][R] integer codes, processing order
-    float* __restrict__ error,              // [E][errorRows][R] d of each column, for the lazy update of later columns
-    const float* __restrict__ factor,       // [F][C][C] Û; matrix e uses e % F
+    float* __restrict__ error,              // [E][errorRows][R] fed-forward error of each column, for the lazy update
+    const float* __restrict__ factor,       // [F][C][C] Û, or V with original; matrix e uses e % F
     const float* __restrict__ scale,        // [E][G][R] scale of each group and row
     const float* __restrict__ zero,         // [E][G][R] zero point of each group and row
     const int* __restrict__ group,          // [E][C] group of each processing-order column
@@ -46,7 +50,8 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
     long long factorStride,                 // elements between consecutive factors (0 when the batch shares one Hessian)
     int factors,                            // F: matrices e, e + F, e + 2F, ... share factor e % F (tied weights)
     int errorRows,                          // rows per matrix of the error buffer (the lazy-update span)
-    int errorOffset)                        // row of the error buffer that column blockStart goes to
+    int errorOffset,                        // row of the error buffer that column blockStart goes to
+    const float* __restrict__ original)     // [E][C][R] the weights before any update (factor V), or null (factor Û)
 {
     // [parity][j][GPTQ_HALF]: Û[j][2i + parity] at i, zero outside the block and on or below the diagonal; then the
     // group of each of the block's columns.
@@ -89,6 +94,8 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
     const long long rowMeta = (long long)e * groups * rows + (live ? r : 0);
     float nextScale = scale[rowMeta + (long long)blockGroup[0] * rows];
     float nextZero = zero[rowMeta + (long long)blockGroup[0] * rows];
+    const float* originalRow = original == nullptr ? nullptr : original + matrix + (live ? r : 0);
+    float nextOriginal = originalRow == nullptr ? 0.0f : originalRow[(long long)blockStart * rows];
 #pragma unroll 1
     for (int chunk = 0; chunk < GPTQ_MAX_BLOCK / GPTQ_CHUNK && chunk * GPTQ_CHUNK < blockSize; chunk++)
     {
@@ -108,10 +115,15 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
                 const int column = blockStart + j;
                 const float s = nextScale;
                 const float z = nextZero;
+                const float wj = nextOriginal;
                 if (j + 1 < blockSize)
                 {
                     nextScale = scale[rowMeta + (long long)blockGroup[j + 1] * rows];
                     nextZero = zero[rowMeta + (long long)blockGroup[j + 1] * rows];
+                    if (originalRow != nullptr)
+                    {
+                        nextOriginal = originalRow[(long long)(column + 1) * rows];
+                    }
                 }
 
                 const float scaled = xj / s + z;
@@ -120,12 +132,13 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
                 float y = (q - z) * s;
                 y = roundTo == 1 ? round_bf16(y) : roundTo == 2 ? round_fp16(y) : y;
                 const float d = y - xj;
+                const float fed = originalRow == nullptr ? d : y - wj; // the error fed forward (see the header)
                 if (owner && live)
                 {
                     const long long at = matrix + (long long)column * rows + r;
                     codes[at] = (unsigned char)q;
                     wt[at] = y;
-                    error[((long long)e * errorRows + errorOffset + j) * rows + r] = d;
+                    error[((long long)e * errorRows + errorOffset + j) * rows + r] = fed;
                     if (lw != nullptr)
                     {
                         lossSum += (double)(d * d) * (double)lw[column];
@@ -141,10 +154,10 @@ extern "C" __global__ void __launch_bounds__(GPTQ_THREADS, 2) gptq_block(
                     if (i4 < GPTQ_HALF / 4 - first4)
                     {
                         const float4 f = row[i4];
-                        if (i4 > 0 || 2 * 0 + parity > jj) x[4 * i4 + 0] = fmaf(f.x, d, x[4 * i4 + 0]);
-                        if (i4 > 0 || 2 * 1 + parity > jj) x[4 * i4 + 1] = fmaf(f.y, d, x[4 * i4 + 1]);
-                        if (i4 > 0 || 2 * 2 + parity > jj) x[4 * i4 + 2] = fmaf(f.z, d, x[4 * i4 + 2]);
-                        if (i4 > 0 || 2 * 3 + parity > jj) x[4 * i4 + 3] = fmaf(f.w, d, x[4 * i4 + 3]);
+                        if (i4 > 0 || 2 * 0 + parity > jj) x[4 * i4 + 0] = fmaf(f.x, fed, x[4 * i4 + 0]);
+                        if (i4 > 0 || 2 * 1 + parity > jj) x[4 * i4 + 1] = fmaf(f.y, fed, x[4 * i4 + 1]);
+                        if (i4 > 0 || 2 * 2 + parity > jj) x[4 * i4 + 2] = fmaf(f.z, fed, x[4 * i4 + 2]);
+                        if (i4 > 0 || 2 * 3 + parity > jj) x[4 * i4 + 3] = fmaf(f.w, fed, x[4 * i4 + 3]);
                     }
                 }
             }

@@ -95,6 +95,9 @@ internal static class GptqBatch
         var gptqIndex = tensor(gptq.Select(e => (long)e).ToArray(), device: device);
         Tensor? order = null;
         GptqBatchFactors? factors = null;
+        var block = options.BlockSize == 0 ? columns : Math.Min(options.BlockSize, columns);
+        // The fused CUDA loop runs on R's columns (no triangular inverse); the torch loop, the single path's, on Û.
+        var form = GptqLoop.CanFuse(device, block) ? GptqLoopFactor.CholeskyColumns : GptqLoopFactor.InverseRows;
         if (gptq.Length > 0)
         {
             var diagonals = stack(gptq.Select(e => items[e].Hessian.Matrix.diagonal()).ToArray());
@@ -103,14 +106,13 @@ internal static class GptqBatch
             order = options.Order == QuantizationOrder.Activation
                 ? diagonals.masked_fill(deadGptq, 1).sort(1, descending: true, stable: true).Indices
                 : null;
-            factors = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, factorChunkElements, stage);
+            factors = Factorize([.. gptq.Select(e => items[e].Hessian)], deadGptq, order, options.RelDamp, form, factorChunkElements, stage);
         }
 
         // 3) per weight position: stacked weights, static scales, round to nearest; then GPTQ's column loops.
         var positions = Enumerable.Range(0, items[0].Weights.Count).Select(t => GptqBatchPosition.Prepare(items, t, dead, groupSize, spec, stage)).ToArray();
         if (gptq.Length > 0)
         {
-            var block = options.BlockSize == 0 ? columns : Math.Min(options.BlockSize, columns);
             GptqBatchPosition.RunLoops(positions, gptqIndex, order, factors!, groupSize, spec, block, stage);
         }
 
@@ -218,14 +220,14 @@ internal static class GptqBatch
         : (codes.to_type(ScalarType.Int16) - spec.ZeroOffset).to_type(ScalarType.Int8);
 
     // Û of every GPTQ item in processing order, chunk by chunk, and whether each succeeded at the first damping.
-    private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, long chunkElements, Action<GptqStage>? stage)
+    private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, GptqLoopFactor form, long chunkElements, Action<GptqStage>? stage)
     {
         var columns = hessians[0].Columns;
         // Equal chunks (Hessians of 7168 at most 41 per launch: 64 go as 32 + 32, not 41 + 23).
         var chunk = GptqBatchWorkspace.FactorChunk(hessians.Length, columns, chunkElements);
         if (chunk == hessians.Length)
         {
-            return FactorizeChunk(hessians, dead, order, relDamp, stage);
+            return FactorizeChunk(hessians, dead, order, relDamp, form, stage);
         }
 
         var device = hessians[0].Device;
@@ -233,12 +235,13 @@ internal static class GptqBatch
             empty(hessians.Length, columns, columns, ScalarType.Float32, device),
             empty(hessians.Length, columns, ScalarType.Float32, device),
             empty(hessians.Length, ScalarType.Float32, device),
-            empty(hessians.Length, ScalarType.Bool, device));
+            empty(hessians.Length, ScalarType.Bool, device),
+            form);
         for (var start = 0; start < hessians.Length; start += chunk)
         {
             using var inner = NewDisposeScope();
             var count = Math.Min(chunk, hessians.Length - start);
-            var part = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp, stage);
+            var part = FactorizeChunk(hessians[start..(start + count)], dead.narrow(0, start, count), order?.narrow(0, start, count), relDamp, form, stage);
             stage?.Invoke(GptqStage.Permutation);
             all.Factor.narrow(0, start, count).copy_(part.Factor);
             all.LossWeight.narrow(0, start, count).copy_(part.LossWeight);
@@ -249,7 +252,7 @@ internal static class GptqBatch
         return all;
     }
 
-    private static GptqBatchFactors FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, Action<GptqStage>? stage)
+    private static GptqBatchFactors FactorizeChunk(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, GptqLoopFactor form, Action<GptqStage>? stage)
     {
         stage?.Invoke(GptqStage.Permutation);
         using var scope = NewDisposeScope();
@@ -265,8 +268,8 @@ internal static class GptqBatch
             rows.Dispose();
         }
 
-        var (factor, lossWeight, damping, ok) = HessianFactorization.FactorizeBatch(h, relDamp, stage);
-        return new GptqBatchFactors(factor.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
+        var (factor, lossWeight, damping, ok) = HessianFactorization.FactorizeBatch(h, relDamp, form, stage);
+        return new GptqBatchFactors(factor.MoveToOuterDisposeScope(), lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope(), form);
     }
 
     // Runs quantize for every item, disposing the results already made when a later item throws.

@@ -120,6 +120,8 @@ internal sealed class GptqBatchPosition
                     WriteWorking(positions[members[m]].Weight, gptqIndex, order, joined.narrow(0, m * count, count));
                 }
 
+                // On R's columns the loop feeds errors forward against the weights as they were before it.
+                var original = factors.Form == GptqLoopFactor.CholeskyColumns ? joined.clone() : null;
                 var (codes, loss) = GptqLoop.RunFused(
                     joined,
                     factors.Factor,
@@ -129,7 +131,8 @@ internal sealed class GptqBatchPosition
                     spec,
                     block,
                     factors.LossWeight,
-                    stage);
+                    stage,
+                    original);
                 for (var m = 0; m < members.Length; m++)
                 {
                     processed[members[m]] = codes.narrow(0, m * count, count).MoveToOuterDisposeScope();

@@ -12,9 +12,9 @@ namespace MoeQuant.Kernels.Gptq;
 /// chunk's stacked and permuted Hessians (factored in place), and the factorization's temporaries W per matrix, the larger
 /// of the Cholesky's panels (<see cref="ReverseCholesky.WorkspaceBytesPerMatrix"/>) and the inverse's bands
 /// (<see cref="UpperTriangularInverse.WorkspaceBytesPerMatrix"/>, about 6C²);</item>
-/// <item>column-loop phase, per item: <c>4C² + 18·ΣR·C + 4·R·C + 16·ΣR·G + 32·C + 16·S·ΣR + 12·S·C</c> — the factor; per position the fp32 weight,
-/// uint8 RTN codes and fp32 RTN values (9 bytes a weight), the loop's Wᵀ in processing order, its tied-position join and
-/// uint8 codes (9 more); the loop's span of errors and its lazy-update bands (<c>16·S·ΣR + 12·S·C</c>, S the span);
+/// <item>column-loop phase, per item: <c>4C² + 22·ΣR·C + 4·R·C + 16·ΣR·G + 32·C + 16·S·ΣR + 12·S·C</c> — the factor; per position the fp32 weight,
+/// uint8 RTN codes and fp32 RTN values (9 bytes a weight), the loop's Wᵀ in processing order, its tied-position join,
+/// the copy of it the fused loop feeds errors against, and uint8 codes (13 more); the loop's span of errors and its lazy-update bands (<c>16·S·ΣR + 12·S·C</c>, S the span);
 /// scales, zero points and their transposes; masks and indices;</item>
 /// <item>per call: <c>68·R·C + 8·C²</c> — one matrix's proxy-loss product at a time ([W; Q−W; RTN−W] stacked, its
 /// 3xTF32 split and product, H's split);</item>
@@ -90,7 +90,7 @@ public static class GptqBatchWorkspace
         // (3·S × rows) and factor rows (3·S × C), fp32.
         var span = (long)FusedGptqLoop.DefaultSpan;
         var bands = (3 * span * 4 * (sumRows + c)) + (4 * span * sumRows);
-        var loopPerItem = square + (18 * sumRows * c) + (4 * maxRows * c) + (16 * sumRows * groups) + (32 * c) + bands;
+        var loopPerItem = square + (22 * sumRows * c) + (4 * maxRows * c) + (16 * sumRows * groups) + (32 * c) + bands;
         var perCall = (68 * maxRows * c) + (2 * square);
         return Math.Max(factorPhase, items * loopPerItem) + perCall;
     }

@@ -14,12 +14,17 @@ internal static class GptqLoop
     /// <param name="groups">Scales per processing position.</param>
     /// <param name="spec">The quantizer.</param>
     /// <param name="blockSize">Columns per lazy-update block, already aligned to the groups.</param>
+    /// <param name="original">
+    /// (columns, rows) float32: the weights before the loop, when <paramref name="factor"/> is V = −R·diag(R)⁻¹ by
+    /// columns (H = R·Rᵀ) rather than Û: each error is then fed forward against the original value (Cuda/GptqBlock.cu
+    /// derives it). Null: Û, errors against the updated values.
+    /// </param>
     /// <returns>(columns, rows) float32 unsigned codes in processing order.</returns>
-    public static Tensor Run(Tensor working, Tensor factor, ColumnGroups groups, QuantizerSpec spec, int blockSize)
+    public static Tensor Run(Tensor working, Tensor factor, ColumnGroups groups, QuantizerSpec spec, int blockSize, Tensor? original = null)
     {
         // On a GPU, static groups go through the fused kernel (same arithmetic, one launch per block); dynamic groups
         // refit scales inside the loop, which the kernel does not do, so they stay on this loop.
-        if (working.device_type == DeviceType.CUDA && groups.Contiguous && blockSize <= FusedBlockLimit)
+        if (working.device_type == DeviceType.CUDA && groups.Contiguous && blockSize <= FusedBlockLimit && original is null)
         {
             return Fused(working, factor, groups, spec, blockSize);
         }
@@ -42,7 +47,7 @@ internal static class GptqLoop
                 var q = GroupQuantizer.Quantize(w, scale, zero, spec);
                 codes[j].copy_(q);
                 var error = errors[j - i1];
-                error.copy_(GroupQuantizer.Dequantize(q, scale, zero, spec)).sub_(w);
+                error.copy_(GroupQuantizer.Dequantize(q, scale, zero, spec)).sub_(original is null ? w : original[j]);
                 // 3) rank-1 update of the rest of the block: W[k] += Û[j,k]·E_j, the paper's δ = −(w−q)/[H⁻¹]_jj·H⁻¹_j,k.
                 var rest = i2 - j - 1;
                 if (rest > 0)
@@ -78,14 +83,16 @@ internal static class GptqLoop
     /// <param name="group">(E, columns) int32 contiguous: the group at every processing position.</param>
     /// <param name="spec">The quantizer.</param>
     /// <param name="blockSize">Columns per block, at most 128.</param>
-    /// <param name="lossWeight">(F, columns) float32 contiguous loss weights 1/U_jj², or null: no loss.</param>
+    /// <param name="lossWeight">(F, columns) float32 contiguous loss weights 1/U_jj² (R_jj² for V), or null: no loss.</param>
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
+    /// <param name="original">(E, columns, rows) float32 contiguous weights before the loop when the factors are V (see <see cref="Run"/>); null for Û.</param>
     /// <returns>(E, columns, rows) uint8 unsigned codes in processing order; (E, rows) fp64 damped losses when weighted.</returns>
     public static (Tensor Codes, Tensor? Loss) RunFused(
-        Tensor working, Tensor factors, Tensor scale, Tensor zero, Tensor group, QuantizerSpec spec, int blockSize, Tensor? lossWeight = null, Action<GptqStage>? stage = null)
+        Tensor working, Tensor factors, Tensor scale, Tensor zero, Tensor group, QuantizerSpec spec, int blockSize, Tensor? lossWeight = null,
+        Action<GptqStage>? stage = null, Tensor? original = null)
     {
         var rounding = FusedGptqLoop.RoundingFor(spec.ScaleDtype);
-        return FusedGptqLoop.Run(working, factors, scale, zero, group, spec.Bits, blockSize, spec.Rounding == CodeRounding.HalfUp, rounding, lossWeight, stage: stage);
+        return FusedGptqLoop.Run(working, factors, scale, zero, group, spec.Bits, blockSize, spec.Rounding == CodeRounding.HalfUp, rounding, lossWeight, stage: stage, original: original);
     }
 
     private static Tensor Fused(Tensor working, Tensor factor, ColumnGroups groups, QuantizerSpec spec, int blockSize)

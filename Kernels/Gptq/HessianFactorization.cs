@@ -52,31 +52,48 @@ internal static class HessianFactorization
     /// <summary>
     /// <see cref="Factorize"/>'s first attempt for a batch, with no host synchronization: the damping of each matrix is
     /// computed exactly as there (same operation on the same (C, C) layout), so a matrix that succeeds here gets the
-    /// factor Factorize would give it. Matrices that fail are flagged; the caller retries them through the single path.
+    /// factor Factorize would give it (for <see cref="GptqLoopFactor.InverseRows"/>). Matrices that fail are flagged; the
+    /// caller retries them through the single path.
     /// </summary>
-    /// <param name="hessians">(E, C, C) float32 contiguous, processing order; damped, then overwritten by Û.</param>
+    /// <param name="hessians">(E, C, C) float32 contiguous, processing order; damped, then overwritten by the factor.</param>
     /// <param name="relDamp">Relative damping.</param>
+    /// <param name="form">
+    /// Û (H + λI = R·Rᵀ, then U = R⁻¹, about n³ in products) or V = −R·diag(R)⁻¹ (the Cholesky alone, n³/3).
+    /// </param>
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
     /// <returns>
-    /// Û (E, C, C) float32 contiguous (<paramref name="hessians"/> itself); the loss weights 1/U_jj² (E, C)
-    /// float32, with which GPTQ's scaled errors sum to tr(ΔW·(H + λI)·ΔWᵀ); the damping λ (E) float32; and (E) bool:
-    /// whether each factorization succeeded with finite values.
+    /// The factor (E, C, C) float32 contiguous (<paramref name="hessians"/> itself), unit diagonal up to sign; the loss
+    /// weights 1/U_jj² = R_jj² (E, C) float32, with which GPTQ's scaled errors sum to tr(ΔW·(H + λI)·ΔWᵀ); the damping λ
+    /// (E) float32; and (E) bool: whether each factorization succeeded with finite values.
     /// </returns>
-    public static (Tensor Factor, Tensor LossWeight, Tensor Damping, Tensor Ok) FactorizeBatch(Tensor hessians, double relDamp, Action<GptqStage>? stage = null)
+    public static (Tensor Factor, Tensor LossWeight, Tensor Damping, Tensor Ok) FactorizeBatch(
+        Tensor hessians, double relDamp, GptqLoopFactor form = GptqLoopFactor.InverseRows, Action<GptqStage>? stage = null)
     {
         using var scope = NewDisposeScope();
         // 1) damping on the diagonal: one small reduction per matrix, the single path's own arithmetic.
         var damping = AddDamping(hessians, relDamp, stage);
-        // 2) all factors at once, in place: H + λI = R·Rᵀ (ReverseCholesky), then U = R⁻¹ (UpperTriangularInverse), about
-        //    n³ in products for the whole batch with temporaries of a few panels; the Cholesky leaves its diagonal blocks
-        //    inverted, the inverse's leaves. Failures are flags, not exceptions.
-        var failed = InPlaceFactorOfInverse.Compute(hessians, stage);
+        // 2) all factors at once, in place, failures as flags, not exceptions: H + λI = R·Rᵀ (ReverseCholesky), and for
+        //    Û then U = R⁻¹ (UpperTriangularInverse, over the Cholesky's inverted diagonal blocks).
+        var inverse = form == GptqLoopFactor.InverseRows;
+        var failed = inverse
+            ? InPlaceFactorOfInverse.Compute(hessians, stage)
+            : ReverseCholesky.FactorInPlace(hessians, stage);
         var upper = hessians;
-        // 3) unit diagonals, 4) finite check per matrix through a sum, which NaN and Inf reach (no (E, C, C) mask).
+        // 3) unit diagonals (Û: rows over U_jj; V: columns over −R_kk), 4) finite check per matrix through a sum, which
+        //    NaN and Inf reach (no (E, C, C) mask).
         stage?.Invoke(GptqStage.FactorNormalize);
         var diagonal = upper.diagonal(0, 1, 2).clone();
-        upper.div_(diagonal.unsqueeze(2));
-        var lossWeight = diagonal.mul_(diagonal).reciprocal_();
+        var lossWeight = diagonal.square();
+        if (inverse)
+        {
+            upper.div_(diagonal.unsqueeze(2));
+            lossWeight.reciprocal_();
+        }
+        else
+        {
+            upper.div_(diagonal.neg_().unsqueeze(1));
+        }
+
         var finite = upper.sum([1, 2]).isfinite().logical_and_(lossWeight.sum(1).isfinite());
         var ok = failed.logical_not().logical_and_(finite);
         return (upper, lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());

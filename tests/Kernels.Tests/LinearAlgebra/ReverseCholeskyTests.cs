@@ -118,9 +118,9 @@ public class ReverseCholeskyTests(ITestOutputHelper output)
     {
         // CUDA, one panel at a time (the default): the first split peels the last panel, two band copies of the
         // (n − P) × P block above it (24·h·r bytes), and six P×P blocks.
-        Assert.Equal((24L * 6912 * 256) + (24L * 256 * 256), ReverseCholesky.WorkspaceBytesPerMatrix(7168, cuda: true));
+        Assert.Equal((24L * 7040 * 128) + (24L * 128 * 128), ReverseCholesky.WorkspaceBytesPerMatrix(7168, cuda: true));
         // In halves above 1024: the top split's two band copies.
-        Assert.Equal((24L * 3584 * 3584) + (24L * 256 * 256), ReverseCholesky.WorkspaceBytesPerMatrix(7168, cuda: true, recursionFloor: 1024));
+        Assert.Equal((24L * 3584 * 3584) + (24L * 128 * 128), ReverseCholesky.WorkspaceBytesPerMatrix(7168, cuda: true, recursionFloor: 1024));
         Assert.Equal(24L * 40 * 40, ReverseCholesky.WorkspaceBytesPerMatrix(40, cuda: false));
     }
 
