@@ -10,7 +10,8 @@ namespace MoeQuant.Coordinator.Bench;
 
 /// <summary>
 /// MoeQuant's GPTQ engine on the very weights and Hessians MoE-Quant quantized in the same device call
-/// (tools/bench/moequant_reference_gptq.py writes both the problems and its results): time, proxy loss and code agreement.
+/// (tools/bench/moequant_reference_gptq.py writes both the problems and its results): time, proxy loss and code agreement
+/// of the single path, and loss and code agreement of the batched path.
 /// </summary>
 internal static class GptqBenchmark
 {
@@ -39,8 +40,10 @@ internal static class GptqBenchmark
             QuantResult result = null!;
             var ms = DeviceTimer.MedianMilliseconds(cuda, () => result = Gptq.Quantize($"bench.{rows}x{columns}", weight, hessian, options), warmup: 1, repetitions: 5);
             var theirCodes = problems.ReadTensorCopy($"codes_{rows}x{columns}_{order}_{scale}").to(cuda).to_type(ScalarType.Int32);
-            var ourCodes = result.Codes.to_type(ScalarType.Int32) + (1 << (options.Bits - 1)); // signed → MoE-Quant's unsigned
-            var difference = (ourCodes - theirCodes).abs();
+            var difference = CodeDifference(result, theirCodes, options.Bits);
+            // The batched path (what the pipeline runs: the fused loop on R's columns) on the same problem, alone in its batch.
+            var batched = Gptq.QuantizeBatch([new GptqBatchItem(hessian, [new GptqWeight($"bench.{rows}x{columns}", weight)])], options)[0][0];
+            var batchedDifference = CodeDifference(batched, theirCodes, options.Bits);
             var moeQuantMs = baseline.GetProperty("moeQuantMs").GetDouble();
             var moeQuantLoss = baseline.GetProperty("moeQuantProxyLoss").GetDouble();
             recorder.Record(
@@ -58,8 +61,17 @@ internal static class GptqBenchmark
                     moeQuantRoundToNearestLoss = baseline.GetProperty("roundToNearestProxyLoss").GetDouble(),
                     codesDifferingFraction = difference.gt(0).to_type(ScalarType.Float64).mean().item<double>(),
                     maxCodeDifference = difference.max().item<int>(),
+                    batchedProxyLoss = batched.GptqLoss,
+                    batchedLossRatio = batched.GptqLoss / moeQuantLoss,
+                    batchedCodesDifferingFraction = batchedDifference.gt(0).to_type(ScalarType.Float64).mean().item<double>(),
+                    batchedMaxCodeDifference = batchedDifference.max().item<int>(),
                 });
             result.Dispose();
+            batched.Dispose();
         }
     }
+
+    // |our code − MoE-Quant's| per weight: ours are signed, MoE-Quant's unsigned.
+    private static Tensor CodeDifference(QuantResult result, Tensor theirCodes, int bits) =>
+        (result.Codes.to_type(ScalarType.Int32) + (1 << (bits - 1)) - theirCodes).abs();
 }

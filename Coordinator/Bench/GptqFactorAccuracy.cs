@@ -6,28 +6,35 @@ using static TorchSharp.torch;
 namespace MoeQuant.Coordinator.Bench;
 
 /// <summary>
-/// How far each fp32 factorization of GPTQ's U (H⁻¹ = UᵀU) is from an fp64 one on the same damped Hessian: the batched
-/// path's in-place reverse Cholesky and triangular inverse, and the single path's recursive <see cref="InverseCholesky"/>.
-/// GPTQ's codes cascade from any difference in U (a flipped code changes every later column of its row), so two
+/// How far each fp32 factorization of GPTQ's Hessian is from an fp64 one on the same damped Hessian: the batched path's
+/// reverse Cholesky R (H = R·Rᵀ, the fused loop runs on its columns), and the single path's U (H⁻¹ = UᵀU) in place
+/// (reverse Cholesky, then the triangular inverse) and through the recursive <see cref="InverseCholesky"/>. GPTQ's codes
+/// cascade from any difference in the factor (a flipped code changes every later column of its row), so two
 /// fp32-accurate factorizations that round differently disagree on more codes than either does with itself.
 /// </summary>
 internal static class GptqFactorAccuracy
 {
-    /// <summary>Records the relative errors of both factors of <paramref name="hessian"/> against fp64.</summary>
+    /// <summary>Records the relative errors of the factors of <paramref name="hessian"/> against fp64.</summary>
     public static void Measure(BenchRecorder recorder, Tensor hessian, double relDamp, string what)
     {
         using var scope = NewDisposeScope();
         var damped = hessian.clone();
         damped.diagonal().add_(damped.diagonal().mean().mul(relDamp));
-        var reference = linalg.cholesky(linalg.inv(damped.to_type(ScalarType.Float64))).mT;
+        var damped64 = damped.to_type(ScalarType.Float64);
+        var reference = linalg.cholesky(linalg.inv(damped64)).mT;
+        var choleskyReference = linalg.cholesky(damped64.flip(0, 1)).flip(0, 1);
         var inPlace = damped.unsqueeze(0).clone();
         InPlaceFactorOfInverse.Compute(inPlace);
         var recursive = InverseCholesky.UpperFactorOfInverse(damped);
+        var cholesky = damped.unsqueeze(0).clone();
+        ReverseCholesky.FactorInPlace(cholesky);
         recorder.Record(
             "gptq-factor-accuracy",
-            new { matrix = what, columns = hessian.shape[0], relDamp, reference = "fp64 cholesky(inv(H + λI)) on the same device" },
+            new { matrix = what, columns = hessian.shape[0], relDamp, reference = "fp64 cholesky(inv(H + λI)) and fp64 reverse cholesky(H + λI) on the same device" },
             new
             {
+                choleskyMaxRelative = MaxRelative(cholesky[0], choleskyReference),
+                choleskyFrobeniusRelative = FrobeniusRelative(cholesky[0], choleskyReference),
                 inPlaceMaxRelative = MaxRelative(inPlace[0], reference),
                 inPlaceFrobeniusRelative = FrobeniusRelative(inPlace[0], reference),
                 recursiveMaxRelative = MaxRelative(recursive, reference),
@@ -36,40 +43,39 @@ internal static class GptqFactorAccuracy
             });
         if (damped.device_type == DeviceType.CUDA)
         {
-            MeasurePanels(recorder, damped, reference, what);
+            MeasurePanels(recorder, damped, choleskyReference, what);
         }
     }
 
-    // The in-place factorization's panel width (also the inverse's leaf), trailing-update slab width, the inverse's
-    // triangle blocks and the Cholesky's recursion floor: time on a batch of copies and accuracy, each variant against
-    // the defaults in the same run.
+    // The batched path's reverse Cholesky with other leaf, panel and slab widths and recursion floors: time on a batch of
+    // copies and distance from fp64, each variant against the defaults in the same run.
     private static void MeasurePanels(BenchRecorder recorder, Tensor damped, Tensor reference, string what, int batch = 8)
     {
         using var scope = NewDisposeScope();
         var copies = damped.unsqueeze(0).expand(batch, -1, -1).contiguous();
         var work = empty_like(copies);
-        double Time(int panel, int slabPanels, int blocks, int floor) =>
-            DeviceTimer.MedianMilliseconds(damped.device, () => InPlaceFactorOfInverse.Compute(work.copy_(copies), null, panel, slabPanels, blocks, floor).Dispose()) / batch;
-        var baselineMs = Time(ReverseCholesky.PanelWidth, ReverseCholesky.SlabPanels, UpperTriangularInverse.TriangleBlocks, ReverseCholesky.RecursionFloor);
-        const int peel = ReverseCholesky.RecursionFloor;
+        double Time(int leaf, int panel, int slabPanels, int floor) =>
+            DeviceTimer.MedianMilliseconds(damped.device, () => ReverseCholesky.FactorInPlace(work.copy_(copies), panel, slabPanels, recursionFloor: floor, leaf: leaf).Dispose()) / batch;
+        const int defaultFloor = ReverseCholesky.RecursionFloor;
+        var baseline = (ReverseCholesky.LeafWidth, ReverseCholesky.PanelWidth, ReverseCholesky.SlabPanels, defaultFloor);
+        var baselineMs = Time(baseline.LeafWidth, baseline.PanelWidth, baseline.SlabPanels, defaultFloor);
         var variants = new[]
         {
-            (128, 2, 4, peel), (128, 4, 4, peel), (512, 2, 4, peel), (256, 1, 4, peel), (256, 4, 4, peel), (256, 2, 8, peel),
-            (256, 2, 4, 1024), (128, 2, 4, 1024),
+            (128, 128, 4, defaultFloor), (256, 256, 2, defaultFloor), (128, 256, 2, defaultFloor), (128, 512, 2, defaultFloor),
+            (64, 512, 1, defaultFloor), (256, 512, 1, defaultFloor), (128, 1024, 1, defaultFloor), (128, 512, 1, 2048),
         };
-        foreach (var (panel, slabPanels, blocks, floor) in variants)
+        foreach (var (leaf, panel, slabPanels, floor) in variants)
         {
             var factor = damped.unsqueeze(0).clone();
-            InPlaceFactorOfInverse.Compute(factor, null, panel, slabPanels, blocks, floor);
-            var ms = Time(panel, slabPanels, blocks, floor);
+            ReverseCholesky.FactorInPlace(factor, panel, slabPanels, recursionFloor: floor, leaf: leaf);
+            var ms = Time(leaf, panel, slabPanels, floor);
             recorder.Record(
                 "gptq-factor-panels",
                 new
                 {
-                    matrix = what, columns = damped.shape[0], batch, panel, slabPanels, triangleBlocks = blocks, recursionFloor = floor,
-                    baselinePanel = ReverseCholesky.PanelWidth, baselineSlabPanels = ReverseCholesky.SlabPanels, baselineTriangleBlocks = UpperTriangularInverse.TriangleBlocks,
-                    baselineRecursionFloor = ReverseCholesky.RecursionFloor,
-                    baseline = "the default panel, slab and triangle blocks, same run",
+                    matrix = what, columns = damped.shape[0], batch, factorization = "reverse cholesky (the batched path)", leaf, panel, slabPanels, recursionFloor = floor,
+                    baselineLeaf = baseline.LeafWidth, baselinePanel = baseline.PanelWidth, baselineSlabPanels = baseline.SlabPanels, baselineRecursionFloor = defaultFloor,
+                    baseline = "the default leaf, panel, slab and floor, same run",
                 },
                 new { msPerMatrix = ms, baselineMsPerMatrix = baselineMs, speedup = baselineMs / ms, frobeniusRelative = FrobeniusRelative(factor[0], reference) });
         }

@@ -6,17 +6,18 @@ namespace MoeQuant.Kernels.LinearAlgebra;
 /// <summary>
 /// GPTQ's U (<c>H⁻¹ = UᵀU</c>) for a batch, in place: <see cref="ReverseCholesky"/> (<c>H = R·Rᵀ</c>, its P×P diagonal
 /// blocks left inverted), then <see cref="UpperTriangularInverse"/> with those blocks as its leaves, <c>U = R⁻¹</c>. The
-/// two steps' panel and leaf must be equal; this is the one place that pairs them.
+/// two steps' leaves must be equal; this is the one place that pairs them.
 /// </summary>
 public static class InPlaceFactorOfInverse
 {
     /// <summary>Replaces every H by U, without a host synchronization; a failed matrix holds garbage and is flagged.</summary>
     /// <param name="hessians">(E, n, n) fp32 or fp64 contiguous, any device; only the upper triangle is read.</param>
     /// <param name="stage">Stage announcements (<see cref="GptqBatchSettings.Stages"/>); null: none.</param>
-    /// <param name="panel">The Cholesky's panel width, the inverse's leaf (≥ 1).</param>
+    /// <param name="panel">The Cholesky's panel width (≥ 1).</param>
     /// <param name="slabPanels">Columns per slab of the Cholesky's trailing update, in panels (≥ 1).</param>
     /// <param name="triangleBlocks">Blocks per product with a triangular operand in the inverse on CUDA (≥ 1).</param>
     /// <param name="recursionFloor">The Cholesky's recursion floor: wider blocks split in halves (≥ 1).</param>
+    /// <param name="leaf">The Cholesky's leaf width, the inverse's leaf; null: <see cref="ReverseCholesky.LeafOf"/>.</param>
     /// <returns>(E) bool on the same device: true where a leading minor was not positive.</returns>
     public static Tensor Compute(
         Tensor hessians,
@@ -24,10 +25,12 @@ public static class InPlaceFactorOfInverse
         int panel = ReverseCholesky.PanelWidth,
         int slabPanels = ReverseCholesky.SlabPanels,
         int triangleBlocks = UpperTriangularInverse.TriangleBlocks,
-        int recursionFloor = ReverseCholesky.RecursionFloor)
+        int recursionFloor = ReverseCholesky.RecursionFloor,
+        int? leaf = null)
     {
-        var failed = ReverseCholesky.FactorInPlace(hessians, stage, panel, slabPanels, invertDiagonalBlocks: true, recursionFloor);
-        UpperTriangularInverse.InvertInPlace(hessians, stage, panel, leavesInverted: true, triangleBlocks);
+        var leafWidth = leaf ?? ReverseCholesky.LeafOf(panel);
+        var failed = ReverseCholesky.FactorInPlace(hessians, stage, panel, slabPanels, invertDiagonalBlocks: true, recursionFloor, leafWidth);
+        UpperTriangularInverse.InvertInPlace(hessians, stage, leafWidth, leavesInverted: true, triangleBlocks);
         return failed;
     }
 }

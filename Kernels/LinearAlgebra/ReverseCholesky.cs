@@ -12,25 +12,27 @@ namespace MoeQuant.Kernels.LinearAlgebra;
 /// <para>
 /// From the bottom-right corner upward (<see cref="ReverseCholeskySweep"/>). Blocks wider than the recursion floor split
 /// in halves, so that the trailing updates and triangular solves are a few deep products (depth up to n/2); narrower
-/// blocks, by default all, peel one panel of P columns at a time (right-looking, depth P). The P×P diagonal blocks are
-/// factored and inverted in shared memory by one kernel per batch on CUDA (<see cref="ReverseCholeskyLeaf"/>), elsewhere
-/// by batched <c>cholesky_ex</c> and <c>solve_triangular</c>; the solves multiply by those inverses. Only the
-/// upper triangle is ever read, so each trailing update covers it in column slabs and skips most of the lower one
-/// (<see cref="TrailingFlops"/>). On CUDA every product is 3xTF32 (<see cref="RowProducts"/>); elsewhere plain torch
-/// products of the same blocks.
+/// blocks, by default all, peel one panel of P columns at a time (right-looking, depth P), and a panel splits in halves
+/// down to its L×L diagonal blocks, the leaves. The leaves are factored and inverted in shared memory by one kernel per
+/// batch on CUDA (<see cref="ReverseCholeskyLeaf"/>), elsewhere by batched <c>cholesky_ex</c> and
+/// <c>solve_triangular</c>; the solves multiply by those inverses. Only the upper triangle is ever read, so each
+/// trailing update covers it in column slabs and skips most of the lower one (<see cref="TrailingFlops"/>). On CUDA
+/// every product is 3xTF32 (<see cref="RowProducts"/>); elsewhere plain torch products of the same blocks.
 /// </para>
 /// </summary>
 public static class ReverseCholesky
 {
     /// <summary>
-    /// Default panel width P: the diagonal blocks factored directly. With the shared-memory leaf kernel, 128 with slabs of
-    /// 4 panels factored C = 7168 2.6% faster than 256 with slabs of 2 (C = 2048: 1.30×), and closer to fp64
-    /// (1.2 × 10⁻⁵ against 1.7 × 10⁻⁵; `bench gptq` gptq-factor-panels on an H100).
+    /// Default panel width P, the depth of the trailing updates: each reads and writes the trailing block once, so wide
+    /// panels move less memory, while their leaves stay small.
     /// </summary>
-    public const int PanelWidth = 128;
+    public const int PanelWidth = 512;
 
-    /// <summary>Default slab width of the trailing updates, in panels: 512 columns, one GEMM tile multiple.</summary>
-    public const int SlabPanels = 4;
+    /// <summary>Default leaf width L: the diagonal blocks factored directly (the leaf kernel's cost grows as L³).</summary>
+    public const int LeafWidth = 128;
+
+    /// <summary>Default slab width of the trailing updates, in panels.</summary>
+    public const int SlabPanels = 1;
 
     /// <summary>
     /// Default recursion floor: blocks wider than this split in halves, narrower ones peel panels. The default never
@@ -46,31 +48,40 @@ public static class ReverseCholesky
     /// <param name="hessians">(E, n, n) fp32 or fp64 contiguous, any device: overwritten by R, zero below the diagonal.</param>
     /// <param name="panel">Panel width P (≥ 1).</param>
     /// <param name="slabPanels">Columns per slab of the trailing updates, in panels (≥ 1).</param>
-    /// <param name="invertDiagonalBlocks">Leave each P×P diagonal block as its inverse (see the overload with stages).</param>
+    /// <param name="invertDiagonalBlocks">Leave each L×L diagonal block as its inverse (see the overload with stages).</param>
     /// <param name="recursionFloor">Blocks wider than this split in halves (≥ 1; n or more: one panel at a time throughout).</param>
+    /// <param name="leaf">Leaf width L dividing P; null: <see cref="LeafOf"/>.</param>
     /// <returns>(E) bool on the same device: true where a leading minor was not positive.</returns>
-    public static Tensor FactorInPlace(Tensor hessians, int panel = PanelWidth, int slabPanels = SlabPanels, bool invertDiagonalBlocks = false, int recursionFloor = RecursionFloor) =>
-        FactorInPlace(hessians, stage: null, panel, slabPanels, invertDiagonalBlocks, recursionFloor);
+    public static Tensor FactorInPlace(
+        Tensor hessians, int panel = PanelWidth, int slabPanels = SlabPanels, bool invertDiagonalBlocks = false, int recursionFloor = RecursionFloor, int? leaf = null) =>
+        FactorInPlace(hessians, stage: null, panel, slabPanels, invertDiagonalBlocks, recursionFloor, leaf);
 
     /// <summary>
-    /// <see cref="FactorInPlace(Tensor, int, int, bool, int)"/>, announcing its stages (leaves, products, assembly) to
-    /// <paramref name="stage"/>; with <paramref name="invertDiagonalBlocks"/> each P×P diagonal block is left as R22⁻¹,
-    /// which the solves need anyway, for <see cref="UpperTriangularInverse"/>'s <c>leavesInverted</c>.
+    /// <see cref="FactorInPlace(Tensor, int, int, bool, int, int?)"/>, announcing its stages (leaves, products, assembly)
+    /// to <paramref name="stage"/>; with <paramref name="invertDiagonalBlocks"/> each L×L diagonal block is left as its
+    /// factor's inverse, which the solves need anyway, for <see cref="UpperTriangularInverse"/>'s <c>leavesInverted</c>.
     /// </summary>
     internal static Tensor FactorInPlace(
-        Tensor hessians, Action<GptqStage>? stage, int panel = PanelWidth, int slabPanels = SlabPanels, bool invertDiagonalBlocks = false, int recursionFloor = RecursionFloor)
+        Tensor hessians, Action<GptqStage>? stage, int panel = PanelWidth, int slabPanels = SlabPanels, bool invertDiagonalBlocks = false,
+        int recursionFloor = RecursionFloor, int? leaf = null)
     {
         ArgumentNullException.ThrowIfNull(hessians);
         ArgumentOutOfRangeException.ThrowIfLessThan(panel, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(slabPanels, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(recursionFloor, 1);
+        var leafWidth = leaf ?? LeafOf(panel);
+        if (leafWidth < 1 || panel % leafWidth != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(leaf), $"leaf {leafWidth} must divide the panel {panel}");
+        }
+
         if (hessians.dim() != 3 || hessians.shape[1] != hessians.shape[2] || !hessians.is_contiguous()
             || (hessians.dtype != ScalarType.Float32 && hessians.dtype != ScalarType.Float64))
         {
             throw new ArgumentException($"expected (E, n, n) fp32/fp64 contiguous, got {hessians.dtype}[{string.Join(",", hessians.shape)}]", nameof(hessians));
         }
 
-        var sweep = new ReverseCholeskySweep(hessians, stage, panel, panel * slabPanels, recursionFloor, keepLeaves: !invertDiagonalBlocks);
+        var sweep = new ReverseCholeskySweep(hessians, stage, leafWidth, panel, panel * slabPanels, recursionFloor, keepLeaves: !invertDiagonalBlocks);
         sweep.Factor(0, (int)hessians.shape[1]);
 
         // The lower triangle still holds H and the slabs' spill-over below their diagonal blocks.
@@ -80,14 +91,19 @@ public static class ReverseCholesky
         return sweep.Failed;
     }
 
+    /// <summary>The default leaf of a panel: <see cref="LeafWidth"/> where it divides the panel, else the panel itself.</summary>
+    public static int LeafOf(int panel) => panel % LeafWidth == 0 ? LeafWidth : panel;
+
     /// <summary>
-    /// The width h of the top-left part when a block of <paramref name="m"/> &gt; P columns is split (the bottom-right part,
-    /// m − h wide, is factored first): a multiple of P, so that every diagonal block [k·P, (k + 1)·P) is a leaf and every
-    /// product starts aligned for the GEMM tiles; half the block above the floor, all but the last panel below it (the
-    /// narrow remainder of an n that P does not divide is the first leaf).
+    /// The width h of the top-left part when a block of <paramref name="m"/> &gt; L columns is split (the bottom-right part,
+    /// m − h wide, is factored first): half the block (a multiple of P) above the floor; all but the last panel below it
+    /// and above P; half a panel (a multiple of L) within one. Every diagonal block [k·L, (k + 1)·L) is then a leaf and every
+    /// product starts aligned for the GEMM tiles; the narrow remainder of an n that L does not divide is the first leaf.
     /// </summary>
-    internal static int Split(int m, int panel, int floor) =>
-        m > floor ? Math.Max(panel, m / 2 / panel * panel) : (m - 1) / panel * panel;
+    internal static int Split(int m, int leaf, int panel, int floor) =>
+        m > floor && m > panel ? Math.Max(panel, m / 2 / panel * panel)
+        : m > panel ? (m - 1) / panel * panel
+        : Math.Max(leaf, m / 2 / leaf * leaf);
 
     /// <summary>
     /// Column slabs [first, last) of a trailing block of <paramref name="trailing"/> columns. Slab [f, l) updates rows
@@ -108,40 +124,42 @@ public static class ReverseCholesky
     /// Multiply-add FLOPs (2 per term) of the trailing updates as issued, walking the same splits and slabs as the
     /// factorization, and those of the exact upper triangles they need. 3xTF32 issues each three times on tensor cores.
     /// </summary>
-    internal static (double Issued, double Triangle) TrailingFlops(int n, int panel = PanelWidth, int slabPanels = SlabPanels, int recursionFloor = RecursionFloor)
+    internal static (double Issued, double Triangle) TrailingFlops(int n, int panel = PanelWidth, int slabPanels = SlabPanels, int recursionFloor = RecursionFloor, int? leaf = null)
     {
-        if (n <= panel)
+        var leafWidth = leaf ?? LeafOf(panel);
+        if (n <= leafWidth)
         {
             return (0, 0);
         }
 
-        var h = Split(n, panel, recursionFloor);
+        var h = Split(n, leafWidth, panel, recursionFloor);
         var r = n - h;
         var issued = Slabs(h, panel * slabPanels).Sum(s => 2.0 * r * s.Last * (s.Last - s.First));
         var triangle = (double)r * h * (h + 1);
-        var (topIssued, topTriangle) = TrailingFlops(h, panel, slabPanels, recursionFloor);
-        var (bottomIssued, bottomTriangle) = TrailingFlops(r, panel, slabPanels, recursionFloor);
+        var (topIssued, topTriangle) = TrailingFlops(h, panel, slabPanels, recursionFloor, leafWidth);
+        var (bottomIssued, bottomTriangle) = TrailingFlops(r, panel, slabPanels, recursionFloor, leafWidth);
         return (issued + topIssued + bottomIssued, triangle + topTriangle + bottomTriangle);
     }
 
     /// <summary>
     /// Peak bytes of temporaries per matrix (the factor itself is the input). On CUDA the largest product's two band
     /// copies, 12·(p + q)·k for P (p × k) and Q (q × k): the top split's trailing update, 24·h·(n − h) (6·n² bytes for
-    /// halves), and the diagonal block's flip, factor, inverse and reversed inverse, 4·6·P². Elsewhere the largest slab
-    /// product. Doubled for fp64.
+    /// halves), and six L×L blocks (the leaf's temporaries off the leaf kernel, or its kept factor). Elsewhere the
+    /// largest slab product. Doubled for fp64.
     /// </summary>
-    public static long WorkspaceBytesPerMatrix(int n, bool cuda, int panel = PanelWidth, int slabPanels = SlabPanels, int recursionFloor = RecursionFloor)
+    public static long WorkspaceBytesPerMatrix(int n, bool cuda, int panel = PanelWidth, int slabPanels = SlabPanels, int recursionFloor = RecursionFloor, int? leaf = null)
     {
-        var p = (long)Math.Min(panel, n);
-        var leaf = 4L * 6 * p * p;
-        if (n <= panel)
+        var leafWidth = leaf ?? LeafOf(panel);
+        var l = (long)Math.Min(leafWidth, n);
+        var leafBytes = 4L * 6 * l * l;
+        if (n <= leafWidth)
         {
-            return leaf;
+            return leafBytes;
         }
 
-        var h = (long)Split(n, panel, recursionFloor);
+        var h = (long)Split(n, leafWidth, panel, recursionFloor);
         var r = n - h;
         var products = cuda ? 24 * h * r : 4 * h * Math.Min(h, (long)panel * slabPanels);
-        return leaf + products;
+        return leafBytes + products;
     }
 }

@@ -17,6 +17,7 @@ internal sealed class ReverseCholeskySweep
     private readonly Tensor _a;
     private readonly int _n;
     private readonly Action<GptqStage>? _stage;
+    private readonly int _leaf;
     private readonly int _panel;
     private readonly int _slab;
     private readonly int _floor;
@@ -25,13 +26,14 @@ internal sealed class ReverseCholeskySweep
 
     /// <param name="a">(E, n, n) fp32 or fp64 contiguous.</param>
     /// <param name="stage">Stage announcements; null: none.</param>
-    /// <param name="panel">P: the diagonal blocks factored directly.</param>
+    /// <param name="leaf">L: the diagonal blocks factored directly.</param>
+    /// <param name="panel">P, a multiple of L: the columns peeled per trailing update (its depth).</param>
     /// <param name="slab">Column slab width of the trailing updates.</param>
     /// <param name="floor">Blocks wider than this are split in halves, narrower ones peel one panel at a time.</param>
     /// <param name="keepLeaves">Keep each diagonal block's factor to put back over its inverse (<see cref="RestoreLeaves"/>).</param>
-    public ReverseCholeskySweep(Tensor a, Action<GptqStage>? stage, int panel, int slab, int floor, bool keepLeaves)
+    public ReverseCholeskySweep(Tensor a, Action<GptqStage>? stage, int leaf, int panel, int slab, int floor, bool keepLeaves)
     {
-        (_a, _n, _stage, _panel, _slab, _floor) = (a, (int)a.shape[1], stage, panel, slab, floor);
+        (_a, _n, _stage, _leaf, _panel, _slab, _floor) = (a, (int)a.shape[1], stage, leaf, panel, slab, floor);
         _tensorCores = a.device_type == DeviceType.CUDA && a.dtype == ScalarType.Float32;
         _leaves = keepLeaves ? [] : null;
         Failed = zeros(a.shape[0], dtype: ScalarType.Bool, device: a.device);
@@ -41,18 +43,18 @@ internal sealed class ReverseCholeskySweep
     public Tensor Failed { get; }
 
     /// <summary>
-    /// Factors the diagonal block [o, o + m) in place, leaving each P×P diagonal block as the inverse of its factor
+    /// Factors the diagonal block [o, o + m) in place, leaving each L×L diagonal block as the inverse of its factor
     /// (the triangular solves need those).
     /// </summary>
     public void Factor(int o, int m)
     {
-        if (m <= _panel)
+        if (m <= _leaf)
         {
             Leaf(o, m);
             return;
         }
 
-        var h = ReverseCholesky.Split(m, _panel, _floor);
+        var h = ReverseCholesky.Split(m, _leaf, _panel, _floor);
         var r = m - h;
         Factor(o + h, r);
         Solve(o, h, o + h, r);
@@ -76,19 +78,19 @@ internal sealed class ReverseCholeskySweep
         }
     }
 
-    // X = A[row:row + rows, c:c + w] ← X·R⁻ᵀ for R = A[c:c + w, c:c + w], upper with its P×P diagonal blocks inverted:
+    // X = A[row:row + rows, c:c + w] ← X·R⁻ᵀ for R = A[c:c + w, c:c + w], upper with its L×L diagonal blocks inverted:
     // X = [X1, X2] solves X2 against R's bottom-right half, then X1 −= X2·Rbᵀ (Rb R's top-right block), then X1 against
-    // the top-left half. A block of one panel is a product with its inverse.
+    // the top-left half. A block of one leaf is a product with its inverse.
     private void Solve(int row, int rows, int c, int w)
     {
-        if (w <= _panel)
+        if (w <= _leaf)
         {
             _stage?.Invoke(GptqStage.FactorProduct);
             Multiply((row, c), rows, (c, c), w, w, (row, c), [new(0, w, rows)], alpha: 1, beta: 0);
             return;
         }
 
-        var w1 = Math.Max(_panel, w / 2 / _panel * _panel);
+        var w1 = Math.Max(_leaf, w / 2 / _leaf * _leaf);
         var w2 = w - w1;
         Solve(row, rows, c + w1, w2);
         _stage?.Invoke(GptqStage.FactorProduct);
