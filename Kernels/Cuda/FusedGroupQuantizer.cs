@@ -60,6 +60,36 @@ public static class FusedGroupQuantizer
         return values;
     }
 
+    /// <summary>Codes held transposed, as the GPTQ loop leaves them, back in natural order with their values, in one pass.</summary>
+    /// <param name="codesTransposed">(E, C, R) uint8 contiguous CUDA unsigned codes.</param>
+    /// <param name="scale">(E·R, G) fp32 contiguous, C = G · group size.</param>
+    /// <param name="zero">(E·R, G) fp32 contiguous unsigned zero points.</param>
+    /// <param name="spec">The quantizer.</param>
+    /// <returns>(E, R, C) uint8 codes and (E, R, C) fp32 values rounded to the scale dtype.</returns>
+    public static (Tensor Codes, Tensor Values) DequantizeTransposed(Tensor codesTransposed, Tensor scale, Tensor zero, QuantizerSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var (count, columns, rows) = ((int)codesTransposed.shape[0], (int)codesTransposed.shape[1], (int)codesTransposed.shape[2]);
+        if (codesTransposed.dim() != 3 || scale.dim() != 2 || !scale.shape.SequenceEqual(zero.shape) || scale.shape[0] != (long)count * rows
+            || scale.shape[1] == 0 || columns % scale.shape[1] != 0 || !codesTransposed.is_contiguous() || !scale.is_contiguous() || !zero.is_contiguous())
+        {
+            throw new ArgumentException($"expected (E, C, R) contiguous codes with (E·R, G) contiguous scales and zero points, G dividing C: [{string.Join(",", codesTransposed.shape)}], [{string.Join(",", scale.shape)}], [{string.Join(",", zero.shape)}]");
+        }
+
+        var groupSize = columns / (int)scale.shape[1];
+        var codes = empty(count, rows, columns, ScalarType.Byte, codesTransposed.device);
+        var values = empty(count, rows, columns, ScalarType.Float32, codesTransposed.device);
+        if (codes.numel() > 0)
+        {
+            CudaModuleCache.Get(codesTransposed.device.index, "GroupRoundToNearest", "group_dequantize_transposed").Launch(
+                ((uint)((rows + 31) / 32), (uint)((columns + 31) / 32), (uint)count), (32u, 8u, 1u), 0,
+                KernelArgument.Of(codesTransposed), KernelArgument.Of(scale), KernelArgument.Of(zero), KernelArgument.Of(codes), KernelArgument.Of(values),
+                rows, columns, groupSize, (int)FusedGptqLoop.RoundingFor(spec.ScaleDtype));
+        }
+
+        return (codes, values);
+    }
+
     private static (uint, uint, uint) Grid(long count) => ((uint)Math.Min(65535 * 8, (count + Threads - 1) / Threads), 1u, 1u);
 
     // The group size, after checking shapes and layouts.

@@ -1,6 +1,7 @@
-// The memory-bound steps around a GPTQ batch, each one pass where torch's op chains made three to five: the fp32 weight
-// stack with dead columns zeroed, the bf16 proxy-loss operand [W; RTN − W], and per-column squared differences of the
-// GPTQ values. Every kernel maps a row of C contiguous columns to grid.y (and a matrix to grid.z), a column to a thread.
+// The memory-bound steps around a GPTQ batch, each one pass where torch's op chains made two to five: the fp32 weight
+// stack with dead columns zeroed, the bf16 proxy-loss operand [W; RTN − W], per-column squared differences of the GPTQ
+// values, the fused loop's factor from R, and the loop's transposed weights. The elementwise kernels map a row of C
+// contiguous columns to grid.y (and a matrix to grid.z), a column to a thread.
 
 #include "DtypeRounding.cuh"
 
@@ -95,4 +96,71 @@ extern "C" __global__ void column_square_differences(
     }
 
     partial[(g * gridDim.y + blockIdx.y) * (long long)columns + c] = sum;
+}
+
+// The fused loop's factor from R (H = R·Rᵀ): a[e][i][j] = j ≥ i ? a[e][i][j] / −diagonal[e][j] : 0, in place, and
+// nonFinite[e] = 1 where any entry is not finite. diagonal is a copy of R's, taken before.
+extern "C" __global__ void normalize_columns(
+    float* __restrict__ a,                     // [E][n][n]
+    const float* __restrict__ diagonal,        // [E][n]
+    unsigned char* __restrict__ nonFinite,     // [E] bool, set only
+    int n)
+{
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= n)
+    {
+        return;
+    }
+
+    const long long e = blockIdx.z;
+    const int i = blockIdx.y;
+    float* at = a + (e * n + i) * (long long)n + j;
+    const float v = j >= i ? *at / -diagonal[e * n + j] : 0.0f;
+    *at = v;
+    if (!isfinite(v))
+    {
+        nonFinite[e] = 1;
+    }
+}
+
+// dst[e][c][r] = src[e][r][c], and the same into second when given: 32×32 tiles through shared memory, so both the
+// reads and the writes are coalesced.
+extern "C" __global__ void transpose_rows(
+    const float* __restrict__ src,   // [E][R][C]
+    float* __restrict__ dst,         // [E][C][R]
+    float* __restrict__ second,      // [E][C][R] or null
+    int rows,
+    int columns)
+{
+    __shared__ float tile[32][33];
+    const long long e = blockIdx.z;
+    const int c0 = blockIdx.x * 32;
+    const int r0 = blockIdx.y * 32;
+    const float* from = src + e * rows * (long long)columns;
+    for (int k = threadIdx.y; k < 32; k += blockDim.y)
+    {
+        const int r = r0 + k;
+        const int c = c0 + threadIdx.x;
+        if (r < rows && c < columns)
+        {
+            tile[k][threadIdx.x] = from[(long long)r * columns + c];
+        }
+    }
+    __syncthreads();
+
+    const long long base = e * rows * (long long)columns;
+    for (int k = threadIdx.y; k < 32; k += blockDim.y)
+    {
+        const int c = c0 + k;
+        const int r = r0 + threadIdx.x;
+        if (r < rows && c < columns)
+        {
+            const float v = tile[threadIdx.x][k];
+            dst[base + (long long)c * rows + r] = v;
+            if (second != nullptr)
+            {
+                second[base + (long long)c * rows + r] = v;
+            }
+        }
+    }
 }

@@ -47,3 +47,49 @@ extern "C" __global__ void group_dequantize(
         values[i] = roundTo == 1 ? round_bf16(y) : roundTo == 2 ? round_fp16(y) : y;
     }
 }
+
+// group_dequantize of codes held transposed, [E][C][R] (the GPTQ loop's layout): the codes written back in natural order
+// [E][R][C] with their values, through 32×32 tiles in shared memory so that reads and writes are both coalesced.
+extern "C" __global__ void group_dequantize_transposed(
+    const unsigned char* __restrict__ codesT,  // [E][C][R] unsigned codes
+    const float* __restrict__ scale,           // [E·R][G]
+    const float* __restrict__ zero,            // [E·R][G]
+    unsigned char* __restrict__ codes,         // [E][R][C]
+    float* __restrict__ values,                // [E][R][C]
+    int rows,                                  // R
+    int columns,                               // C
+    int groupSize,
+    int roundTo)                               // 0: keep fp32; 1: bf16; 2: fp16
+{
+    __shared__ unsigned char tile[32][33];
+    const long long e = blockIdx.z;
+    const int c0 = blockIdx.y * 32;
+    const int r0 = blockIdx.x * 32;
+    const long long base = e * rows * (long long)columns;
+    for (int k = threadIdx.y; k < 32; k += blockDim.y)
+    {
+        const int c = c0 + k;
+        const int r = r0 + threadIdx.x;
+        if (c < columns && r < rows)
+        {
+            tile[k][threadIdx.x] = codesT[base + (long long)c * rows + r];
+        }
+    }
+    __syncthreads();
+
+    const int groups = columns / groupSize;
+    for (int k = threadIdx.y; k < 32; k += blockDim.y)
+    {
+        const int r = r0 + k;
+        const int c = c0 + threadIdx.x;
+        if (c < columns && r < rows)
+        {
+            const unsigned char q = tile[threadIdx.x][k];
+            const long long g = (e * rows + r) * groups + c / groupSize;
+            const float y = ((float)q - zero[g]) * scale[g];
+            const long long at = base + (long long)r * columns + c;
+            codes[at] = q;
+            values[at] = roundTo == 1 ? round_bf16(y) : roundTo == 2 ? round_fp16(y) : y;
+        }
+    }
+}

@@ -114,14 +114,14 @@ internal sealed class GptqBatchPosition
                 using var launch = NewDisposeScope();
                 // The positions of one shape (gate and up) as one batch of E·members matrices, each Wᵀ copied straight
                 // into its place.
+                // On R's columns the loop feeds errors forward against the weights as they were before it: a second copy.
                 var joined = empty(members.Length * count, columns, positions[members[0]].Weight.shape[1], ScalarType.Float32, device);
+                var original = factors.Form == GptqLoopFactor.CholeskyColumns ? empty_like(joined) : null;
                 for (var m = 0; m < members.Length; m++)
                 {
-                    WriteWorking(positions[members[m]].Weight, gptqIndex, order, joined.narrow(0, m * count, count));
+                    WriteWorking(positions[members[m]].Weight, gptqIndex, order, joined.narrow(0, m * count, count), original?.narrow(0, m * count, count));
                 }
 
-                // On R's columns the loop feeds errors forward against the weights as they were before it.
-                var original = factors.Form == GptqLoopFactor.CholeskyColumns ? joined.clone() : null;
                 var (codes, loss) = GptqLoop.RunFused(
                     joined,
                     factors.Factor,
@@ -169,13 +169,21 @@ internal sealed class GptqBatchPosition
             using var step = NewDisposeScope();
             var natural = inverse is null ? processed[t] : processed[t].gather(1, inverse.unsqueeze(2).expand(count, columns, rows));
             var groups = columns / groupSize;
-            p.Codes = natural.transpose(1, 2).contiguous().MoveToOuterDisposeScope();
-            processed[t].Dispose();
             var (scale, zero) = (p.Scale.index_select(0, gptqIndex), p.Zero.index_select(0, gptqIndex));
-            p.Values = (device.type == DeviceType.CUDA
-                ? FusedGroupQuantizer.Dequantize(p.Codes.view(count * rows, columns), scale.view(count * rows, groups), zero.view(count * rows, groups), spec)
-                : GroupQuantizer.Dequantize(p.Codes.to_type(ScalarType.Float32).view(count, rows, groups, groupSize), scale.unsqueeze(3), zero.unsqueeze(3), spec))
-                .view(count, rows, columns).MoveToOuterDisposeScope();
+            if (device.type == DeviceType.CUDA)
+            {
+                // Transposed back and dequantized in one pass.
+                var (codes, values) = FusedGroupQuantizer.DequantizeTransposed(natural.contiguous(), scale.view(count * rows, groups), zero.view(count * rows, groups), spec);
+                (p.Codes, p.Values) = (codes.MoveToOuterDisposeScope(), values.MoveToOuterDisposeScope());
+            }
+            else
+            {
+                p.Codes = natural.transpose(1, 2).contiguous().MoveToOuterDisposeScope();
+                p.Values = GroupQuantizer.Dequantize(p.Codes.to_type(ScalarType.Float32).view(count, rows, groups, groupSize), scale.unsqueeze(3), zero.unsqueeze(3), spec)
+                    .view(count, rows, columns).MoveToOuterDisposeScope();
+            }
+
+            processed[t].Dispose();
         }
     }
 
@@ -240,15 +248,22 @@ internal sealed class GptqBatchPosition
     }
 
     // The loop works on Wᵀ in processing order, each GPTQ column a contiguous row: the GPTQ items' (R, C) weights
-    // written transposed into target (G, C, R). When every item runs GPTQ their selection is the whole batch, and in
-    // natural order the transpose is the only copy.
-    private static void WriteWorking(Tensor weight, Tensor gptqIndex, Tensor? order, Tensor target)
+    // written transposed into target (G, C, R), and into second when given. When every item runs GPTQ their selection is
+    // the whole batch, and in natural order the transpose is the only copy (on CUDA a tiled kernel, coalesced both ways).
+    private static void WriteWorking(Tensor weight, Tensor gptqIndex, Tensor? order, Tensor target, Tensor? second = null)
     {
         using var scope = NewDisposeScope();
         var (count, rows, columns) = (gptqIndex.shape[0], weight.shape[1], weight.shape[2]);
         var selected = count == weight.shape[0] ? weight : weight.index_select(0, gptqIndex);
         var permuted = order is null ? selected : selected.gather(2, order.unsqueeze(1).expand(count, rows, columns));
+        if (permuted.device_type == DeviceType.CUDA)
+        {
+            GptqBatchOperands.Transpose(permuted.contiguous(), target, second);
+            return;
+        }
+
         target.copy_(permuted.transpose(1, 2));
+        second?.copy_(target);
     }
 
     // The members' tensors stacked along the matrix dimension (no copy for one member).

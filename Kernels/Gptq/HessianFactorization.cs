@@ -1,3 +1,4 @@
+using MoeQuant.Kernels.Cuda;
 using MoeQuant.Kernels.LinearAlgebra;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -75,27 +76,38 @@ internal static class HessianFactorization
         // 2) all factors at once, in place, failures as flags, not exceptions: H + λI = R·Rᵀ (ReverseCholesky), and for
         //    Û then U = R⁻¹ (UpperTriangularInverse, over the Cholesky's inverted diagonal blocks).
         var inverse = form == GptqLoopFactor.InverseRows;
+        // On CUDA V is normalized by one kernel that also zeroes the lower triangle, so the Cholesky need not.
+        var fused = !inverse && hessians.device_type == DeviceType.CUDA;
         var failed = inverse
             ? InPlaceFactorOfInverse.Compute(hessians, stage)
-            : ReverseCholesky.FactorInPlace(hessians, stage);
+            : ReverseCholesky.FactorInPlace(hessians, stage, clearLower: !fused);
         var upper = hessians;
-        // 3) unit diagonals (Û: rows over U_jj; V: columns over −R_kk), 4) finite check per matrix through a sum, which
-        //    NaN and Inf reach (no (E, C, C) mask).
+        // 3) unit diagonals (Û: rows over U_jj; V: columns over −R_kk), 4) finite check per matrix: through a sum,
+        //    which NaN and Inf reach (no (E, C, C) mask), or in V's kernel.
         stage?.Invoke(GptqStage.FactorNormalize);
         var diagonal = upper.diagonal(0, 1, 2).clone();
         var lossWeight = diagonal.square();
-        if (inverse)
+        Tensor finite;
+        if (fused)
         {
-            upper.div_(diagonal.unsqueeze(2));
-            lossWeight.reciprocal_();
+            finite = GptqBatchOperands.NormalizeColumns(upper, diagonal).logical_not_();
         }
         else
         {
-            upper.div_(diagonal.neg_().unsqueeze(1));
+            if (inverse)
+            {
+                upper.div_(diagonal.unsqueeze(2));
+                lossWeight.reciprocal_();
+            }
+            else
+            {
+                upper.div_(diagonal.neg_().unsqueeze(1));
+            }
+
+            finite = upper.sum([1, 2]).isfinite();
         }
 
-        var finite = upper.sum([1, 2]).isfinite().logical_and_(lossWeight.sum(1).isfinite());
-        var ok = failed.logical_not().logical_and_(finite);
+        var ok = failed.logical_not().logical_and_(finite).logical_and_(lossWeight.sum(1).isfinite());
         return (upper, lossWeight.MoveToOuterDisposeScope(), damping.MoveToOuterDisposeScope(), ok.MoveToOuterDisposeScope());
     }
 

@@ -61,9 +61,17 @@ public static class ReverseCholesky
     /// to <paramref name="stage"/>; with <paramref name="invertDiagonalBlocks"/> each L×L diagonal block is left as its
     /// factor's inverse, which the solves need anyway, for <see cref="UpperTriangularInverse"/>'s <c>leavesInverted</c>.
     /// </summary>
+    /// <param name="hessians">As the public overload.</param>
+    /// <param name="stage">Stage announcements; null: none.</param>
+    /// <param name="panel">As the public overload.</param>
+    /// <param name="slabPanels">As the public overload.</param>
+    /// <param name="invertDiagonalBlocks">As the public overload.</param>
+    /// <param name="recursionFloor">As the public overload.</param>
+    /// <param name="leaf">As the public overload.</param>
+    /// <param name="clearLower">Zero below the diagonal; false leaves H and spill-over there for a caller whose next pass rewrites every entry.</param>
     internal static Tensor FactorInPlace(
         Tensor hessians, Action<GptqStage>? stage, int panel = PanelWidth, int slabPanels = SlabPanels, bool invertDiagonalBlocks = false,
-        int recursionFloor = RecursionFloor, int? leaf = null)
+        int recursionFloor = RecursionFloor, int? leaf = null, bool clearLower = true)
     {
         ArgumentNullException.ThrowIfNull(hessians);
         ArgumentOutOfRangeException.ThrowIfLessThan(panel, 1);
@@ -87,7 +95,11 @@ public static class ReverseCholesky
         // The lower triangle still holds H and the slabs' spill-over below their diagonal blocks.
         stage?.Invoke(GptqStage.FactorAssembly);
         sweep.RestoreLeaves();
-        hessians.triu_();
+        if (clearLower)
+        {
+            hessians.triu_();
+        }
+
         return sweep.Failed;
     }
 
