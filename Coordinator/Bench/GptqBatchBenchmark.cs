@@ -52,6 +52,7 @@ internal static class GptqBatchBenchmark
             GptqFactorAccuracy.Measure(recorder, experts[0].DownHessian.Matrix, RelDamp, "down_proj");
             if (cuda.type == DeviceType.CUDA)
             {
+                GptqFactorAccuracy.MeasureLeaves(recorder, experts[0].GateUpHessian.Matrix);
                 GptqLoopBenchmark.MeasureSpans(recorder, cuda, batch, shape.Tokens);
             }
             foreach (var (name, (order, scale)) in Configs.Where(c => config is null || c.Key == config))

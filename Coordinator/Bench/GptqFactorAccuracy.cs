@@ -81,6 +81,44 @@ internal static class GptqFactorAccuracy
         }
     }
 
+    /// <summary>
+    /// The Cholesky's leaves alone: the shared-memory kernel (one launch per batch, at several thread counts) against
+    /// cuSOLVER's batched potrf and a triangular solve with the flips around them (the path off the kernel), for leaf
+    /// widths and batch sizes the factorization meets, each pair in the same run.
+    /// </summary>
+    public static void MeasureLeaves(BenchRecorder recorder, Tensor hessian)
+    {
+        foreach (var w in new[] { 128, 256 })
+        {
+            foreach (var batch in new[] { 1, 8, 32 })
+            {
+                using var scope = NewDisposeScope();
+                var block = hessian.narrow(0, 0, w).narrow(1, 0, w).unsqueeze(0).expand(batch, -1, -1).contiguous();
+                block.diagonal(0, 1, 2).add_(block.diagonal(0, 1, 2).mean([1], keepdim: true).mul(0.1));
+                var work = empty_like(block);
+                var failed = zeros(batch, ScalarType.Bool, block.device);
+                var baselineMs = DeviceTimer.MedianMilliseconds(block.device, () => TorchLeaf(work.copy_(block)));
+                foreach (var threads in new[] { 256, 512, 1024 })
+                {
+                    var ms = DeviceTimer.MedianMilliseconds(block.device, () => ReverseCholeskyLeaf.FactorAndInvert(work.copy_(block), 0, w, failed, null, threads));
+                    recorder.Record(
+                        "reverse-cholesky-leaf",
+                        new { width = w, batch, threads, baseline = "cholesky_ex + solve_triangular with flips (batched), same blocks, same run" },
+                        new { msPerLaunch = ms, baselineMsPerLaunch = baselineMs, speedup = baselineMs / ms });
+                }
+            }
+        }
+    }
+
+    // The leaf off the kernel: R⁻¹ = J·chol(J·A·J)⁻¹·J, written over the block.
+    private static void TorchLeaf(Tensor block)
+    {
+        using var scope = NewDisposeScope();
+        var (lower, _) = linalg.cholesky_ex(block.flip(1, 2));
+        var inverse = linalg.solve_triangular(lower, eye(block.shape[1], device: block.device).expand_as(lower), upper: false);
+        block.copy_(inverse.flip(1, 2));
+    }
+
     private static double MaxRelative(Tensor factor, Tensor reference) =>
         ((factor.to_type(ScalarType.Float64) - reference).abs().max() / reference.abs().max()).item<double>();
 
