@@ -14,8 +14,8 @@ namespace MoeQuant.Kernels.LinearAlgebra;
 /// in halves, so that the trailing updates and triangular solves are a few deep products (depth up to n/2); narrower
 /// blocks, by default all, peel one panel of P columns at a time (right-looking, depth P), and a panel splits in halves
 /// down to its L×L diagonal blocks, the leaves. The leaves are factored and inverted in shared memory by one kernel per
-/// batch on CUDA (<see cref="ReverseCholeskyLeaf"/>), elsewhere by batched <c>cholesky_ex</c> and
-/// <c>solve_triangular</c>; the solves multiply by those inverses. Only the upper triangle is ever read, so each
+/// batch on CUDA (<see cref="ReverseCholeskyLeaf"/>, from its <see cref="ReverseCholeskyLeaf.MinBatch"/> matrices up),
+/// otherwise by batched <c>cholesky_ex</c> and <c>solve_triangular</c>; the solves multiply by those inverses. Only the upper triangle is ever read, so each
 /// trailing update covers it in column slabs and skips most of the lower one (<see cref="TrailingFlops"/>). On CUDA
 /// every product is 3xTF32 (<see cref="RowProducts"/>); elsewhere plain torch products of the same blocks.
 /// </para>

@@ -104,7 +104,7 @@ internal sealed class ReverseCholeskySweep
     {
         using var scope = NewDisposeScope();
         _stage?.Invoke(GptqStage.FactorLeaf);
-        if (_tensorCores && w <= ReverseCholeskyLeaf.MaxWidth)
+        if (_tensorCores && w <= ReverseCholeskyLeaf.MaxWidth && _a.shape[0] >= ReverseCholeskyLeaf.MinBatch)
         {
             // One launch for the batch, the block in shared memory (cuSOLVER: about twenty latency-bound launches).
             var factor = _leaves is null ? null : empty(_a.shape[0], w, w, _a.dtype, _a.device);

@@ -40,7 +40,7 @@ total=${TOTAL_S:-570}
 steps=" ${STEPS:-stages range a b second} "
 want() { [[ "$steps" == *" $1 "* ]]; }
 b_batch=${NCU_B_BATCH:-$ncu_batch}
-b_kernels=${NCU_B_KERNELS:-regex:gptq_block|sm90_xmma|mse_scale|split_tf32|trsm|potrf|sgemm|s1688gemm|flip|reduce_kernel}
+b_kernels=${NCU_B_KERNELS:-regex:gptq_block|reverse_cholesky_leaf|sm90_xmma|nvjet|mse_scale|split_tf32|trsm|potrf|sgemm|s1688gemm|normalize_columns|transpose_rows|trace_operand|group_|reduce_kernel}
 b_launches=${NCU_B_LAUNCHES:-2}
 stages="$out/stages.jsonl"
 work=/tmp/profile-gptq
