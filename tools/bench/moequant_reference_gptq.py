@@ -4,16 +4,20 @@ baseline of `moequant bench gptq`. It also writes the problems (weights and Hess
 very same inputs in the same device call.
 
 Run on the GPU machine, with a checkout of MoE-Quant (not part of this repository) at MQ_DIR:
-    python3 tools/bench/moequant_reference_gptq.py MQ_DIR problems.safetensors moe-quant.jsonl
+    [TOKENS=8192] [REL_DAMP=0.1] python3 tools/bench/moequant_reference_gptq.py MQ_DIR problems.safetensors moe-quant.jsonl
 Problems: for each shape R×C in (2048×7168, 7168×2048): weight_RxC (bf16, randn·0.02), hessian_RxC (fp32, MoE-Quant's
 running-average 2/n·XᵀX over 8192 correlated bf16 tokens), and codes_RxC_<order>_<scale> (MoE-Quant's uint8 codes).
 Each result line: shape, order, scale, MoE-Quant's median ms per matrix and its proxy losses (GPTQ and round-to-nearest).
 """
-import json, sys, time
+import json, os, sys, time
 import torch
 from safetensors.torch import save_file
 
-TOKENS, GROUP, BITS, REL_DAMP = 8192, 128, 4, 0.1
+GROUP, BITS = 128, 4
+# Calibration tokens per Hessian and relative damping: 8192 and 0.1 by default; the environment may ask for harder
+# problems (MoE-Quant's own default damping is 0.01, and rare experts see fewer tokens than columns).
+TOKENS = int(os.environ.get("TOKENS", "8192"))
+REL_DAMP = float(os.environ.get("REL_DAMP", "0.1"))
 CONFIGS = [("default", "absmax"), ("activation", "mse")]
 
 
