@@ -82,7 +82,7 @@ internal static class GptqFactorAccuracy
     }
 
     /// <summary>
-    /// The Cholesky's leaves alone: the shared-memory kernel (one launch per batch, at several thread counts) against
+    /// The Cholesky's leaves alone: the shared-memory kernel (one launch per batch) against
     /// cuSOLVER's batched potrf and a triangular solve with the flips around them (the path off the kernel), for leaf
     /// widths and batch sizes the factorization meets, each pair in the same run.
     /// </summary>
@@ -98,14 +98,21 @@ internal static class GptqFactorAccuracy
                 var work = empty_like(block);
                 var failed = zeros(batch, ScalarType.Bool, block.device);
                 var baselineMs = DeviceTimer.MedianMilliseconds(block.device, () => TorchLeaf(work.copy_(block)));
-                foreach (var threads in new[] { 256, 512, 1024 })
-                {
-                    var ms = DeviceTimer.MedianMilliseconds(block.device, () => ReverseCholeskyLeaf.FactorAndInvert(work.copy_(block), 0, w, failed, null, threads));
-                    recorder.Record(
-                        "reverse-cholesky-leaf",
-                        new { width = w, batch, threads, baseline = "cholesky_ex + solve_triangular with flips (batched), same blocks, same run" },
-                        new { msPerLaunch = ms, baselineMsPerLaunch = baselineMs, speedup = baselineMs / ms });
-                }
+                var ms = DeviceTimer.MedianMilliseconds(block.device, () => ReverseCholeskyLeaf.FactorAndInvert(work.copy_(block), 0, w, failed, null));
+                // Both against fp64: R⁻¹ of the damped block.
+                var reference = linalg.inv(linalg.cholesky(block.to_type(ScalarType.Float64).flip(1, 2)).flip(1, 2));
+                ReverseCholeskyLeaf.FactorAndInvert(work.copy_(block), 0, w, failed, null);
+                var kernelError = FrobeniusRelative(work, reference);
+                TorchLeaf(work.copy_(block));
+                recorder.Record(
+                    "reverse-cholesky-leaf",
+                    new { width = w, batch, threadsPerMatrix = w, baseline = "cholesky_ex + solve_triangular with flips (batched), same blocks, same run", reference = "fp64 inverse of the fp64 factor" },
+                    new
+                    {
+                        msPerLaunch = ms, baselineMsPerLaunch = baselineMs, speedup = baselineMs / ms,
+                        frobeniusRelative = kernelError, baselineFrobeniusRelative = FrobeniusRelative(work, reference),
+                        failed = failed.any().item<bool>(),
+                    });
             }
         }
     }
