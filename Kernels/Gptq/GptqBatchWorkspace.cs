@@ -8,10 +8,11 @@ namespace MoeQuant.Kernels.Gptq;
 /// (<see cref="GptqBatchSettings.WorkspaceBytes"/>). The estimate follows what <see cref="GptqBatch"/> keeps alive, per
 /// item of C columns and T weight positions with R_t rows (ΣR = Σ_t R_t, R = max R_t, G groups per row), in bytes:
 /// <list type="bullet">
-/// <item>factorization phase: <c>4C²·(N + k) + k·W</c> for N items factorized k at a time — every item's Û, the
+/// <item>factorization phase: <c>4C²·(N + k) + k·W</c> for N items factorized k at a time — every item's factor (Û or V), the
 /// chunk's stacked and permuted Hessians (factored in place), and the factorization's temporaries W per matrix, the larger
 /// of the Cholesky's panels (<see cref="ReverseCholesky.WorkspaceBytesPerMatrix"/>) and the inverse's bands
-/// (<see cref="UpperTriangularInverse.WorkspaceBytesPerMatrix"/>, about 6C²);</item>
+/// (<see cref="UpperTriangularInverse.WorkspaceBytesPerMatrix"/>, about 6C²; only Û needs the inverse, so for the fused
+/// loop's V this over-counts, on the safe side);</item>
 /// <item>column-loop phase, per item: <c>4C² + 22·ΣR·C + 4·R·C + 16·ΣR·G + 32·C + 16·S·ΣR + 12·S·C</c> — the factor; per position the fp32 weight,
 /// uint8 RTN codes and fp32 RTN values (9 bytes a weight), the loop's Wᵀ in processing order, its tied-position join,
 /// the copy of it the fused loop feeds errors against, and uint8 codes (13 more); the loop's span of errors and its lazy-update bands (<c>16·S·ΣR + 12·S·C</c>, S the span);
