@@ -40,8 +40,8 @@ public class BatchSettingsTests
     [Fact]
     public void Should_announce_every_stage_in_order_and_change_no_bit_when_stages_are_observed()
     {
-        // 512 columns: one panel, split in halves down to four leaves of 128, and three splits of the inverse, so their
-        // products run too.
+        // 512 columns: two panels of 256 for the Cholesky (on the CPU the loop runs on Û, InPlaceFactorOfInverse's
+        // panels) and one split of the inverse, so their products run too.
         const int columns = 512;
         using var set = Items(count: 3, columns, tied: true);
         var options = TestWeights.Options(groupSize: 128) with { Order = QuantizationOrder.Activation };
@@ -61,12 +61,11 @@ public class BatchSettingsTests
                     GptqStage.HostSync, GptqStage.Outputs,
                 ],
                 firstEntries);
-            // Cholesky: four leaves; per split a solve and a trailing update, the top split's solve in three products
-            // (two leaves and their update); inverse (on the CPU the loop runs on Û): its four leaves are the
-            // Cholesky's inverted diagonal blocks, so three product steps (512 → 256 + 256 → 128s) and no leaf of its own.
-            Assert.Equal(4, seen.Count(s => s == GptqStage.FactorLeaf));
-            Assert.Equal(8, seen.Count(s => s == GptqStage.FactorProduct));
-            Assert.Equal(3, seen.Count(s => s == GptqStage.InverseProduct));
+            // Cholesky: a leaf per panel, and the panel's solve and trailing update above the first; inverse: its two
+            // leaves (256 + 256) are the Cholesky's inverted diagonal blocks, so one product step and no leaf of its own.
+            Assert.Equal(2, seen.Count(s => s == GptqStage.FactorLeaf));
+            Assert.Equal(2, seen.Count(s => s == GptqStage.FactorProduct));
+            Assert.Equal(1, seen.Count(s => s == GptqStage.InverseProduct));
             Assert.Equal(2, seen.Count(s => s == GptqStage.WeightStack));
         }
         finally
