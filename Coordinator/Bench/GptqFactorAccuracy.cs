@@ -83,7 +83,8 @@ internal static class GptqFactorAccuracy
 
     /// <summary>
     /// The Cholesky's leaves alone: the shared-memory kernel (one launch per batch) against
-    /// cuSOLVER's batched potrf and a triangular solve with the flips around them (the path off the kernel), for leaf
+    /// cuSOLVER's batched potrf and a triangular solve with the flips around them (the factorization's own path off the
+    /// kernel, <see cref="ReverseCholesky.FactorAndInvertLeaves"/>), for leaf
     /// widths and batch sizes the factorization meets, each pair in the same run.
     /// </summary>
     public static void MeasureLeaves(BenchRecorder recorder, Tensor hessian)
@@ -97,16 +98,16 @@ internal static class GptqFactorAccuracy
                 block.diagonal(0, 1, 2).add_(block.diagonal(0, 1, 2).mean([1], keepdim: true).mul(0.1));
                 var work = empty_like(block);
                 var failed = zeros(batch, ScalarType.Bool, block.device);
-                var baselineMs = DeviceTimer.MedianMilliseconds(block.device, () => TorchLeaf(work.copy_(block)));
+                var baselineMs = DeviceTimer.MedianMilliseconds(block.device, () => ReverseCholesky.FactorAndInvertLeaves(work.copy_(block), failed).Dispose());
                 var ms = DeviceTimer.MedianMilliseconds(block.device, () => ReverseCholeskyLeaf.FactorAndInvert(work.copy_(block), 0, w, failed, null));
                 // Both against fp64: R⁻¹ of the damped block.
                 var reference = linalg.inv(linalg.cholesky(block.to_type(ScalarType.Float64).flip(1, 2)).flip(1, 2));
                 ReverseCholeskyLeaf.FactorAndInvert(work.copy_(block), 0, w, failed, null);
                 var kernelError = FrobeniusRelative(work, reference);
-                TorchLeaf(work.copy_(block));
+                ReverseCholesky.FactorAndInvertLeaves(work.copy_(block), failed).Dispose();
                 recorder.Record(
                     "reverse-cholesky-leaf",
-                    new { width = w, batch, threadsPerMatrix = w, baseline = "cholesky_ex + solve_triangular with flips (batched), same blocks, same run", reference = "fp64 inverse of the fp64 factor" },
+                    new { width = w, batch, threadsPerMatrix = ReverseCholeskyLeaf.Threads, baseline = "cholesky_ex + solve_triangular with flips (batched), same blocks, same run", reference = "fp64 inverse of the fp64 factor" },
                     new
                     {
                         msPerLaunch = ms, baselineMsPerLaunch = baselineMs, speedup = baselineMs / ms,
@@ -115,15 +116,6 @@ internal static class GptqFactorAccuracy
                     });
             }
         }
-    }
-
-    // The leaf off the kernel: R⁻¹ = J·chol(J·A·J)⁻¹·J, written over the block.
-    private static void TorchLeaf(Tensor block)
-    {
-        using var scope = NewDisposeScope();
-        var (lower, _) = linalg.cholesky_ex(block.flip(1, 2));
-        var inverse = linalg.solve_triangular(lower, eye(block.shape[1], device: block.device).expand_as(lower), upper: false);
-        block.copy_(inverse.flip(1, 2));
     }
 
     private static double MaxRelative(Tensor factor, Tensor reference) =>

@@ -22,7 +22,7 @@ public static class ReverseCholeskyLeaf
     /// Threads per matrix. Every step of the sweep ends at a barrier, yet more warps still won: 1024 against 512 and 256
     /// took 0.25 / 0.29 / 0.38 ms for 32 leaves of 128 (`bench gptq`, reverse-cholesky-leaf, H100).
     /// </summary>
-    private const int Threads = 1024;
+    public const int Threads = 1024;
 
     /// <summary>
     /// Fewest matrices for which the kernel beats cuSOLVER's batched potrf and triangular solve at leaves of 128 on an

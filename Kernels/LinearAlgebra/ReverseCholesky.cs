@@ -103,6 +103,28 @@ public static class ReverseCholesky
         return sweep.Failed;
     }
 
+    /// <summary>
+    /// Diagonal blocks factored and inverted by batched <c>cholesky_ex</c> and <c>solve_triangular</c> (LAPACK, cuSOLVER):
+    /// the leaves off <see cref="ReverseCholeskyLeaf"/>. Each block A = R·Rᵀ, of which only the upper triangle is read, is
+    /// replaced by R⁻¹, upper with zeros below; R = J·chol(J·A·J)·J, the flipped block's lower triangle being A's upper.
+    /// </summary>
+    /// <param name="blocks">(E, w, w) fp32 or fp64, a view into larger matrices allowed.</param>
+    /// <param name="failed">(E) bool, or-ed with whether a pivot was not positive.</param>
+    /// <param name="stage">Stage announcements (the assembly after the factorization); null: none.</param>
+    /// <returns>R (E, w, w), upper with zeros below, in the caller's dispose scope.</returns>
+    public static Tensor FactorAndInvertLeaves(Tensor blocks, Tensor failed, Action<GptqStage>? stage = null)
+    {
+        ArgumentNullException.ThrowIfNull(blocks);
+        ArgumentNullException.ThrowIfNull(failed);
+        var (lower, info) = linalg.cholesky_ex(blocks.flip(1, 2));
+        failed.logical_or_(info.ne(0));
+        var identity = eye(blocks.shape[1], dtype: blocks.dtype, device: blocks.device).expand_as(lower);
+        var lowerInverse = linalg.solve_triangular(lower, identity, upper: false);
+        stage?.Invoke(GptqStage.FactorAssembly);
+        blocks.copy_(lowerInverse.flip(1, 2));
+        return lower.flip(1, 2);
+    }
+
     /// <summary>The default leaf of a panel: <see cref="LeafWidth"/> where it divides the panel, else the panel itself.</summary>
     public static int LeafOf(int panel) => panel % LeafWidth == 0 ? LeafWidth : panel;
 

@@ -104,27 +104,22 @@ internal sealed class ReverseCholeskySweep
     {
         using var scope = NewDisposeScope();
         _stage?.Invoke(GptqStage.FactorLeaf);
+        Tensor? factor;
         if (_tensorCores && w <= ReverseCholeskyLeaf.MaxWidth && _a.shape[0] >= ReverseCholeskyLeaf.MinBatch)
         {
             // One launch for the batch, the block in shared memory (cuSOLVER: about twenty latency-bound launches).
-            var factor = _leaves is null ? null : empty(_a.shape[0], w, w, _a.dtype, _a.device);
+            factor = _leaves is null ? null : empty(_a.shape[0], w, w, _a.dtype, _a.device);
             ReverseCholeskyLeaf.FactorAndInvert(_a, o, w, Failed, factor);
-            if (factor is not null)
-            {
-                _leaves!.Add((o, factor.DetachFromDisposeScope()));
-            }
-
-            return;
+        }
+        else
+        {
+            factor = ReverseCholesky.FactorAndInvertLeaves(_a.narrow(1, o, w).narrow(2, o, w), Failed, _stage);
         }
 
-        var diagonal = _a.narrow(1, o, w).narrow(2, o, w);
-        var (lower, info) = linalg.cholesky_ex(diagonal.flip(1, 2));
-        Failed.logical_or_(info.ne(0));
-        var identity = eye(w, dtype: _a.dtype, device: _a.device).expand_as(lower);
-        var lowerInverse = linalg.solve_triangular(lower, identity, upper: false);
-        _stage?.Invoke(GptqStage.FactorAssembly);
-        _leaves?.Add((o, lower.flip(1, 2).DetachFromDisposeScope()));
-        diagonal.copy_(lowerInverse.flip(1, 2));
+        if (factor is not null)
+        {
+            _leaves?.Add((o, factor.DetachFromDisposeScope()));
+        }
     }
 
     // C = alpha·P·Qᵀ + beta·C for P = A[p.Row:+pRows, p.Col:+depth], Q = A[q.Row:+qRows, q.Col:+depth] and the parts of
