@@ -69,14 +69,13 @@ public static class FusedGroupQuantizer
     public static (Tensor Codes, Tensor Values) DequantizeTransposed(Tensor codesTransposed, Tensor scale, Tensor zero, QuantizerSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        var (count, columns, rows) = ((int)codesTransposed.shape[0], (int)codesTransposed.shape[1], (int)codesTransposed.shape[2]);
-        if (codesTransposed.dim() != 3 || scale.dim() != 2 || !scale.shape.SequenceEqual(zero.shape) || scale.shape[0] != (long)count * rows
-            || scale.shape[1] == 0 || columns % scale.shape[1] != 0 || !codesTransposed.is_contiguous() || !scale.is_contiguous() || !zero.is_contiguous())
+        if (codesTransposed.dim() != 3)
         {
-            throw new ArgumentException($"expected (E, C, R) contiguous codes with (E·R, G) contiguous scales and zero points, G dividing C: [{string.Join(",", codesTransposed.shape)}], [{string.Join(",", scale.shape)}], [{string.Join(",", zero.shape)}]");
+            throw ShapeError(codesTransposed, scale, zero);
         }
 
-        var groupSize = columns / (int)scale.shape[1];
+        var (count, columns, rows) = ((int)codesTransposed.shape[0], (int)codesTransposed.shape[1], (int)codesTransposed.shape[2]);
+        var groupSize = GroupSize(codesTransposed, (long)count * rows, columns, scale, zero);
         var codes = empty(count, rows, columns, ScalarType.Byte, codesTransposed.device);
         var values = empty(count, rows, columns, ScalarType.Float32, codesTransposed.device);
         if (codes.numel() > 0)
@@ -92,13 +91,16 @@ public static class FusedGroupQuantizer
 
     private static (uint, uint, uint) Grid(long count) => ((uint)Math.Min(65535 * 8, (count + Threads - 1) / Threads), 1u, 1u);
 
-    // The group size, after checking shapes and layouts.
-    private static int Check(Tensor elements, Tensor scale, Tensor zero)
+    // The group size of (N, C) elements, after checking shapes and layouts.
+    private static int Check(Tensor elements, Tensor scale, Tensor zero) =>
+        elements.dim() == 2 ? GroupSize(elements, elements.shape[0], elements.shape[1], scale, zero) : throw ShapeError(elements, scale, zero);
+
+    // The group size of the N rows of C elements that elements holds in some layout, with (N, G) scales and zero points.
+    private static int GroupSize(Tensor elements, long rows, long columns, Tensor scale, Tensor zero)
     {
-        if (elements.dim() != 2 || scale.dim() != 2 || !scale.shape.SequenceEqual(zero.shape) || scale.shape[0] != elements.shape[0]
-            || scale.shape[1] == 0 || elements.shape[1] % scale.shape[1] != 0)
+        if (scale.dim() != 2 || !scale.shape.SequenceEqual(zero.shape) || scale.shape[0] != rows || scale.shape[1] == 0 || columns % scale.shape[1] != 0)
         {
-            throw new ArgumentException($"expected (N, C) elements with (N, G) scales and zero points, G dividing C: [{string.Join(",", elements.shape)}], [{string.Join(",", scale.shape)}], [{string.Join(",", zero.shape)}]");
+            throw ShapeError(elements, scale, zero);
         }
 
         if (!elements.is_contiguous() || !scale.is_contiguous() || !zero.is_contiguous())
@@ -106,6 +108,9 @@ public static class FusedGroupQuantizer
             throw new ArgumentException("elements, scales and zero points must be contiguous");
         }
 
-        return (int)(elements.shape[1] / scale.shape[1]);
+        return (int)(columns / scale.shape[1]);
     }
+
+    private static ArgumentException ShapeError(Tensor elements, Tensor scale, Tensor zero) =>
+        new($"expected N rows of C elements ((N, C), or (E, C, R) transposed codes with N = E·R) with (N, G) scales and zero points, G dividing C: [{string.Join(",", elements.shape)}], [{string.Join(",", scale.shape)}], [{string.Join(",", zero.shape)}]");
 }

@@ -13,8 +13,9 @@ public static class InPlaceFactorOfInverse
     /// <summary>
     /// Default panel width, also the leaves' (of the Cholesky and the inverse): this path serves one matrix at a time
     /// (the single path, and the batch off the fused loop), where the leaves are cuSOLVER's, and 256 with slabs of 2 panels
-    /// was the fastest of 128, 256 and 512 with them (`16-batched-outputs-panel-variants`); 1.35 × 10⁻⁵ from fp64 at
-    /// C = 7168, where the batched path's panels of 512 over leaves of 128 gave U 1.78 × 10⁻⁵.
+    /// was the fastest of 128, 256 and 512 with them (`16-batched-outputs-panel-variants`). With the batched path's panels
+    /// of 512 over leaves of 128 instead, the single path took 50.3 ms for a 2048×7168 matrix against 39.2, and U was
+    /// 1.78 × 10⁻⁵ from fp64 at C = 7168 against 1.69 × 10⁻⁵ (H100, `gptq-vs-moe-quant-h100.jsonl`, `gptq-batch-h100.jsonl`).
     /// </summary>
     public const int PanelWidth = 256;
 
