@@ -41,7 +41,7 @@ internal static class GptqLoopBenchmark
                     maxRelativeDifferenceFromLeaf256 = MaxRelativeDifference(InverseCholesky.UpperFactorOfInverse(hessians, leaf), reference),
                 });
             var upper = InverseCholesky.UpperFactorOfInverse(problem.Hessian);
-            var uhat = (upper / upper.diagonal().unsqueeze(1)).contiguous().unsqueeze(0);
+            var uhat = UnitRows(upper);
             var factorAgreement = MaxRelativeDifference(CusolverUpperFactor(problem.Hessian), upper);
 
             Tensor fusedCodes = null!;
@@ -52,10 +52,7 @@ internal static class GptqLoopBenchmark
                 fusedCodes = FusedGptqLoop.Run(work, uhat, problem.Scale, problem.Zero, problem.Group, Bits, 128, halfUp: true, FusedGptqLoop.Rounding.BFloat16).Codes;
             });
 
-            var batchWt = wt.expand(batch, -1, -1).contiguous();
-            var batchScale = problem.Scale.expand(batch, -1, -1).contiguous();
-            var batchZero = problem.Zero.expand(batch, -1, -1).contiguous();
-            var batchGroup = problem.Group.expand(batch, -1).contiguous();
+            var (batchWt, batchScale, batchZero, batchGroup) = problem.Batch(batch);
             var batchMs = DeviceTimer.MedianMilliseconds(cuda, () =>
                 FusedGptqLoop.Run(batchWt.clone(), uhat, batchScale, batchZero, batchGroup, Bits, 128, halfUp: true, FusedGptqLoop.Rounding.BFloat16).Codes.Dispose(),
                 warmup: 1, repetitions: 3);
@@ -97,12 +94,8 @@ internal static class GptqLoopBenchmark
         manual_seed(1234);
         const int rows = 2048, columns = 7168;
         var problem = Problem(cuda, rows, columns, tokens);
-        var upper = InverseCholesky.UpperFactorOfInverse(problem.Hessian);
-        var uhat = (upper / upper.diagonal().unsqueeze(1)).contiguous().unsqueeze(0);
-        var wt = problem.Weight.t().contiguous().unsqueeze(0).expand(batch, -1, -1).contiguous();
-        var scale = problem.Scale.expand(batch, -1, -1).contiguous();
-        var zero = problem.Zero.expand(batch, -1, -1).contiguous();
-        var group = problem.Group.expand(batch, -1).contiguous();
+        var uhat = UnitRows(InverseCholesky.UpperFactorOfInverse(problem.Hessian));
+        var (wt, scale, zero, group) = problem.Batch(batch);
         Tensor Codes(int span) => FusedGptqLoop.Run(wt.clone(), uhat, scale, zero, group, Bits, 128, halfUp: true, FusedGptqLoop.Rounding.BFloat16, span: span).Codes;
         double Time(int span) => DeviceTimer.MedianMilliseconds(cuda, () => Codes(span).Dispose(), warmup: 1, repetitions: 3) / batch;
         var baselineMs = Time(FusedGptqLoop.DefaultSpan);
@@ -143,7 +136,19 @@ internal static class GptqLoopBenchmark
         return ((factor - reference).abs().max() / reference.abs().max()).item<float>();
     }
 
-    private sealed record GptqProblem(Tensor Weight, Tensor Hessian, Tensor Scale, Tensor Zero, Tensor Group);
+    // Scale and Zero (1, G, R), Group (1, C): the fused loop's inputs for one matrix.
+    private sealed record GptqProblem(Tensor Weight, Tensor Hessian, Tensor Scale, Tensor Zero, Tensor Group)
+    {
+        // The fused loop's inputs for a batch of copies of this matrix: Wᵀ (batch, C, R), scales, zero points, groups.
+        public (Tensor Wt, Tensor Scale, Tensor Zero, Tensor Group) Batch(int batch) => (
+            Weight.t().contiguous().unsqueeze(0).expand(batch, -1, -1).contiguous(),
+            Scale.expand(batch, -1, -1).contiguous(),
+            Zero.expand(batch, -1, -1).contiguous(),
+            Group.expand(batch, -1).contiguous());
+    }
+
+    // Û (1, C, C), the fused loop's factor: rows of U over their diagonal.
+    private static Tensor UnitRows(Tensor upper) => (upper / upper.diagonal().unsqueeze(1)).contiguous().unsqueeze(0);
 
     // Correlated activations (a random mixing of Gaussian features) make GPTQ's error feedback matter.
     private static GptqProblem Problem(Device cuda, int rows, int columns, int tokens)
