@@ -219,7 +219,8 @@ internal static class GptqBatch
         ? codes.to_type(ScalarType.Int8).sub_(spec.ZeroOffset)
         : (codes.to_type(ScalarType.Int16) - spec.ZeroOffset).to_type(ScalarType.Int8);
 
-    // Û of every GPTQ item in processing order, chunk by chunk, and whether each succeeded at the first damping.
+    // The loop factor (Û or V, by form) of every GPTQ item in processing order, chunk by chunk, and whether each
+    // succeeded at the first damping.
     private static GptqBatchFactors Factorize(Hessian[] hessians, Tensor dead, Tensor? order, double relDamp, GptqLoopFactor form, long chunkElements, Action<GptqStage>? stage)
     {
         var columns = hessians[0].Columns;
